@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class Role(StrEnum):
+    COORDINATOR = "coordinator"
+    EVALUATOR = "evaluator"
+    COMPANY = "company"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: an API key's holder, or the operator at the command line."""
+
+    name: str
+    role: Role
+    company_id: int | None = None
+    key_id: int | None = None
+
+    @property
+    def actor(self) -> str:
+        return f"key:{self.key_id}:{self.name}" if self.key_id is not None else self.name
+
+
+OPERATOR = Principal(name="cli", role=Role.COORDINATOR)
+
+
+class ApiKeyCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"name": "Sengeteknik A/S dashboards", "role": "company", "company_id": 1}]
+        },
+    )
+
+    name: str = Field(min_length=1, max_length=100)
+    role: Role
+    company_id: int | None = Field(None, description="required for, and only for, role=company")
+
+    @model_validator(mode="after")
+    def _company_iff_company_role(self) -> ApiKeyCreate:
+        if (self.role == Role.COMPANY) != (self.company_id is not None):
+            raise ValueError("company_id is required for role 'company' and only for it")
+        return self
+
+
+class ApiKey(BaseModel):
+    id: int
+    name: str
+    role: Role
+    company_id: int | None
+    key_prefix: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class ApiKeyCreated(ApiKey):
+    key: str = Field(description="the secret; shown only once, stored only as a hash")
+
+
+class AuditEntry(BaseModel):
+    id: int
+    at: datetime
+    actor: str
+    actor_role: str
+    action: str
+    entity: str
+    entity_id: str | None
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None

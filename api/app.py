@@ -1,0 +1,62 @@
+"""The application factory. Settings come in; nothing is built at import time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import ORJSONResponse
+
+from access.routes import router as access_router
+from api.errors import install_error_handlers
+from devices.routes import router as devices_router
+from infra.db import create_pool
+from infra.http import Conn
+from infra.settings import Settings
+from trials.routes import router as trials_router
+
+API_DESCRIPTION = """
+Trial tracking for Living Design Labs: companies, care homes, trials, pseudonymised participants
+and their consent, devices and deployments, and the evidence of use and time saved.
+
+Authenticate with `Authorization: Bearer <key>`; keys come from `ldl keys create` or
+`POST /api-keys`. Roles: **coordinator** (everything), **evaluator** (all trials and aggregates,
+no identities or consent), **company** (its own trials only).
+"""
+
+
+def create_app(settings: Settings) -> FastAPI:
+    database_url = settings.require_database_url()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool = create_pool(
+            database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max
+        )
+        pool.open(wait=True, timeout=10)
+        app.state.pool = pool
+        try:
+            yield
+        finally:
+            pool.close()
+
+    app = FastAPI(
+        title="Living Design Lab tracker",
+        version="1.0.0",
+        description=API_DESCRIPTION,
+        lifespan=lifespan,
+        default_response_class=ORJSONResponse,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+
+    @app.get("/health", tags=["meta"])
+    def health(conn: Conn) -> dict[str, str]:
+        conn.execute("SELECT 1")
+        return {"status": "ok"}
+
+    app.include_router(access_router)
+    app.include_router(trials_router)
+    app.include_router(devices_router)
+    return app

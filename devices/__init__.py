@@ -1,0 +1,1 @@
+"""Devices, gateways, deployments, broker credentials and ACLs, device health."""

@@ -1,0 +1,1 @@
+"""Shared plumbing: settings, database connections, migrations and the error base."""

@@ -1,0 +1,67 @@
+"""Database connections: one way to connect, one way to build a pool, both acting as the app role."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from urllib.parse import urlsplit
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from infra.errors import ConfigError
+
+APP_ROLE = "ldl_app"
+
+
+def describe_target(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.hostname or 'local socket'}:{parts.port or 5432}{parts.path}"
+
+
+def _act_as_app_role(conn: psycopg.Connection) -> None:
+    # Superuser rights are dropped for the session: the app cannot rewrite the audit log.
+    conn.execute(f"SET ROLE {APP_ROLE}")
+    conn.commit()
+
+
+def connect(url: str, *, as_app: bool = True, autocommit: bool = False) -> psycopg.Connection:
+    """Open one connection; an unreachable database becomes a ConfigError naming the setting."""
+    try:
+        conn = psycopg.connect(url, autocommit=autocommit, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        reason = lines[0].split(": ", 1)[-1] if lines else type(exc).__name__
+        raise ConfigError(
+            f"LDL_DATABASE_URL: cannot connect to {describe_target(url)}: {reason}"
+        ) from None
+    if as_app:
+        conn.execute(f"SET ROLE {APP_ROLE}")
+        if not autocommit:
+            conn.commit()
+    return conn
+
+
+@contextmanager
+def connection(url: str, *, as_app: bool = True) -> Iterator[psycopg.Connection]:
+    """A connection whose transaction commits on success and rolls back on error."""
+    conn = connect(url, as_app=as_app)
+    try:
+        with conn:
+            yield conn
+    finally:
+        conn.close()
+
+
+def create_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> ConnectionPool:
+    """A pool that is not yet open: the caller opens it in its lifespan."""
+    return ConnectionPool(
+        url,
+        min_size=min_size,
+        max_size=max_size,
+        open=False,
+        configure=_act_as_app_role,
+        check=ConnectionPool.check_connection,
+        kwargs={"connect_timeout": 5},
+        name="ldl",
+    )

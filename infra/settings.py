@@ -1,0 +1,111 @@
+"""The one settings class. Every value comes from an `LDL_` environment variable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+import platformdirs
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from infra.errors import ConfigError
+
+PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "admin", "password"}
+
+
+def default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("ldl", appauthor=False))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LDL_", extra="ignore", frozen=True)
+
+    environment: Literal["development", "test", "production"] = "development"
+    # None means "not configured": `ldl demo` then starts embedded services; other commands refuse.
+    database_url: str | None = Field(
+        None, description="PostgreSQL URL, e.g. postgresql://ldl@db:5432/ldl"
+    )
+    mqtt_url: str | None = Field(None, description="MQTT broker URL, e.g. mqtt://user:pw@host:1883")
+    mqtt_topic_prefix: str = "ldl/v1"
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(8000, ge=1, le=65535)
+    data_dir: Path = Field(default_factory=default_data_dir)
+    db_pool_min: int = Field(1, ge=0)
+    db_pool_max: int = Field(10, ge=1)
+    ingest_client_id: str = "ldl-ingest-1"
+    ingest_metrics_port: int = Field(9108, ge=0, le=65535)
+    ingest_batch_size: int = Field(2000, ge=1)
+    ingest_batch_seconds: float = Field(0.05, gt=0)
+    mosquitto_password_file: Path | None = None
+    mosquitto_acl_file: Path | None = None
+    mosquitto_pid_file: Path | None = None
+    telemetry_retention_days: int = Field(730, ge=1)
+    grafana_url: str | None = None
+    grafana_admin_user: str = "admin"
+    grafana_admin_password: str | None = None
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url_shape(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in {"postgresql", "postgres"} or (
+            not parts.hostname and "host=" not in (parts.query)
+        ):
+            raise ValueError("must look like postgresql://user@host:5432/dbname")
+        try:
+            parts.port  # noqa: B018 - urlsplit validates the port lazily
+        except ValueError as exc:
+            raise ValueError(f"bad port: {exc}") from None
+        if not parts.path.strip("/"):
+            raise ValueError("must name a database, e.g. postgresql://user@host:5432/ldl")
+        return value
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _mqtt_url_shape(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in {"mqtt", "mqtts"} or not parts.hostname:
+            raise ValueError("must look like mqtt://user:password@host:1883")
+        try:
+            parts.port  # noqa: B018
+        except ValueError as exc:
+            raise ValueError(f"bad port: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _no_placeholder_secrets_in_production(self) -> Settings:
+        placeholder = (self.grafana_admin_password or "") in PLACEHOLDER_SECRETS
+        if self.environment == "production" and self.grafana_url and placeholder:
+            raise ValueError("LDL_GRAFANA_ADMIN_PASSWORD is a placeholder; set a real one")
+        return self
+
+    def require_database_url(self) -> str:
+        if not self.database_url:
+            raise ConfigError(
+                "LDL_DATABASE_URL is not set (e.g. postgresql://postgres@127.0.0.1/ldl)"
+            )
+        return self.database_url
+
+    def require_mqtt_url(self) -> str:
+        if not self.mqtt_url:
+            raise ConfigError("LDL_MQTT_URL is not set (e.g. mqtt://127.0.0.1:1883)")
+        return self.mqtt_url
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from the environment; a bad value becomes one ConfigError naming the variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = ".".join(str(part) for part in error["loc"])
+            name = f"LDL_{field.upper()}" if field else "settings"
+            problems.append(f"{name}: {error['msg'].removeprefix('Value error, ')}")
+        raise ConfigError("; ".join(problems)) from None

@@ -1,0 +1,124 @@
+"""`ldl`: one command line for every part of the system."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+
+from access.schemas import ApiKeyCreate, Role
+from infra.errors import LdlError
+from infra.settings import Settings, load_settings
+
+app = typer.Typer(
+    help="Living Design Lab tracker: trials, consent, devices and telemetry for care-home labs.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+keys_app = typer.Typer(help="Create and revoke API keys.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys", help="Create and revoke API keys for the HTTP API.")
+
+
+def _settings(**overrides: object) -> Settings:
+    return load_settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+@app.command()
+def migrate() -> None:
+    """Apply the database migrations (safe to run again: a no-op when up to date)."""
+    from infra.migrate import apply_migrations
+
+    applied = apply_migrations(_settings().require_database_url())
+    typer.echo(f"applied: {', '.join(applied)}" if applied else "database is up to date")
+
+
+@app.command()
+def api(
+    host: Annotated[str | None, typer.Option(help="overrides LDL_API_HOST")] = None,
+    port: Annotated[int | None, typer.Option(help="overrides LDL_API_PORT")] = None,
+) -> None:
+    """Serve the HTTP API for coordinators, evaluators and companies."""
+    import uvicorn
+
+    from api.app import create_app
+    from infra.db import connect
+
+    settings = _settings(api_host=host, api_port=port)
+    connect(settings.require_database_url()).close()  # fail with one line, not a traceback
+    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port)
+
+
+@app.command()
+def ingest() -> None:
+    """Run the MQTT ingest worker: validate, route, consent-gate and store telemetry."""
+    from ingest.worker import run_worker
+
+    run_worker(_settings())
+
+
+@app.command()
+def simulate(
+    rate: Annotated[float, typer.Option(help="messages per second per device")] = 0.2,
+    duration: Annotated[float, typer.Option(help="seconds to run; 0 runs until Ctrl-C")] = 0,
+) -> None:
+    """Publish realistic telemetry for the deployed devices, as the care homes' sensors would."""
+    from devices.simulator import run_simulator
+
+    run_simulator(_settings(), rate=rate, duration=duration or None)
+
+
+@app.command()
+def demo(
+    port: Annotated[int | None, typer.Option(help="API port (default 8000)")] = None,
+) -> None:
+    """Run everything on this machine with a seeded lab: database, broker, API, ingest, devices."""
+    from ldl.demo import run_demo
+
+    run_demo(_settings(api_port=port))
+
+
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[Role, typer.Option(help="coordinator, evaluator or company")],
+    company: Annotated[
+        int | None, typer.Option(help="the company's id (role company only)")
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="who holds the key")] = None,
+) -> None:
+    """Create an API key and print it once (only its hash is stored)."""
+    from access.schemas import OPERATOR
+    from access.service import create_key
+    from infra.db import connection
+
+    request = ApiKeyCreate(name=name or f"{role.value} key", role=role, company_id=company)
+    with connection(_settings().require_database_url()) as conn:
+        created = create_key(conn, OPERATOR, request)
+    typer.echo(f"key id {created.id} ({created.role}): {created.key}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: int) -> None:
+    """Revoke an API key at once."""
+    from access.schemas import OPERATOR
+    from access.service import revoke_key
+    from infra.db import connection
+
+    with connection(_settings().require_database_url()) as conn:
+        revoke_key(conn, OPERATOR, key_id)
+    typer.echo(f"key {key_id} revoked")
+
+
+def main() -> None:
+    """Entry point: a known failure is one line on stderr and exit code 2, never a traceback."""
+    try:
+        app()
+    except LdlError as exc:
+        typer.echo(f"ldl: {exc.detail}", err=True)
+        sys.exit(2)
+    except ValidationError as exc:  # CLI input checked by a model, e.g. a company key w/o company
+        problems = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
+        typer.echo(f"ldl: {problems}", err=True)
+        sys.exit(2)

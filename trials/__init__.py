@@ -1,0 +1,1 @@
+"""The domain of a trial: registry, lifecycle, participants, consent, activities, evaluation."""
