@@ -14,6 +14,8 @@ from devices.routes import router as devices_router
 from infra.db import create_pool
 from infra.http import Conn
 from infra.settings import Settings
+from ingest.routes import router as ingest_router
+from trials.evaluation_routes import router as evaluation_router
 from trials.routes import router as trials_router
 
 API_DESCRIPTION = """
@@ -59,4 +61,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(access_router)
     app.include_router(trials_router)
     app.include_router(devices_router)
+    app.include_router(ingest_router)
+    app.include_router(evaluation_router)
     return app

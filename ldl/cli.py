@@ -28,7 +28,7 @@ def _settings(**overrides: object) -> Settings:
 
 @app.command()
 def migrate() -> None:
-    """Apply the database migrations (safe to run again: a no-op when up to date)."""
+    """Apply database migrations (a no-op when up to date)."""
     from infra.migrate import apply_migrations
 
     applied = apply_migrations(_settings().require_database_url())
@@ -40,7 +40,7 @@ def api(
     host: Annotated[str | None, typer.Option(help="overrides LDL_API_HOST")] = None,
     port: Annotated[int | None, typer.Option(help="overrides LDL_API_PORT")] = None,
 ) -> None:
-    """Serve the HTTP API for coordinators, evaluators and companies."""
+    """Serve the HTTP API for coordinators, evaluators, companies."""
     import uvicorn
 
     from api.app import create_app
@@ -53,7 +53,7 @@ def api(
 
 @app.command()
 def ingest() -> None:
-    """Run the MQTT ingest worker: validate, route, consent-gate and store telemetry."""
+    """Run the MQTT ingest worker: validate, gate, store telemetry."""
     from ingest.worker import run_worker
 
     run_worker(_settings())
@@ -63,18 +63,36 @@ def ingest() -> None:
 def simulate(
     rate: Annotated[float, typer.Option(help="messages per second per device")] = 0.2,
     duration: Annotated[float, typer.Option(help="seconds to run; 0 runs until Ctrl-C")] = 0,
+    backfill_days: Annotated[
+        float, typer.Option(help="first publish this many days of history")
+    ] = 0,
 ) -> None:
-    """Publish realistic telemetry for the deployed devices, as the care homes' sensors would."""
+    """Publish simulated telemetry for the deployed devices."""
+    import signal
+    import threading
+
     from devices.simulator import run_simulator
 
-    run_simulator(_settings(), rate=rate, duration=duration or None)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        sent = run_simulator(
+            _settings(),
+            rate=rate,
+            duration=duration or None,
+            backfill_days=backfill_days,
+            stop=stop,
+        )
+    except KeyboardInterrupt:
+        return
+    typer.echo(f"simulator sent {sent} messages")
 
 
 @app.command()
 def demo(
     port: Annotated[int | None, typer.Option(help="API port (default 8000)")] = None,
 ) -> None:
-    """Run everything on this machine with a seeded lab: database, broker, API, ingest, devices."""
+    """Run the whole system on this machine with a seeded lab."""
     from ldl.demo import run_demo
 
     run_demo(_settings(api_port=port))

@@ -39,7 +39,10 @@ PG_FALLBACK_ROOT = Path("/var/tmp")
 
 @dataclass(frozen=True)
 class EmbeddedService:
-    """A running embedded service: `url` to connect to, `stop()` to shut it down (idempotent)."""
+    """A running embedded service: `url` to connect to, `stop()` to shut it down (idempotent).
+
+    `data_path` is where its files live (None for the in-memory amqtt broker).
+    """
 
     name: str
     url: str
@@ -247,6 +250,8 @@ def _mosquitto_config(port: int, conf_dir: Path) -> str:
             # (the default max_queued_messages 1000 lost messages in FACTS.md's measurements).
             "max_queued_messages 0",
             "max_queued_bytes 0",
+            # max_inflight_messages keeps its default (20), as in a stock Mosquitto: a worker that
+            # acks only after commit must connect with MQTT 5 and a Receive Maximum (FACTS.md).
             # As root Mosquitto would switch to user `mosquitto`, which cannot write conf_dir.
             f"user {pwd.getpwuid(os.geteuid()).pw_name}",
             "log_dest stderr",

@@ -1,0 +1,22 @@
+# The application image: every part (api, ingest, simulator, migrations, grafana sync) is an
+# `ldl` sub-command of the same image.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY infra ./infra
+COPY access ./access
+COPY api ./api
+COPY trials ./trials
+COPY devices ./devices
+COPY ingest ./ingest
+COPY grafana ./grafana
+COPY ldl ./ldl
+COPY bench ./bench
+RUN pip install . && useradd --system --uid 10001 ldl && mkdir -p /var/lib/ldl \
+    && chown ldl /var/lib/ldl
+USER ldl
+ENV LDL_DATA_DIR=/var/lib/ldl
+ENTRYPOINT ["ldl"]
+CMD ["--help"]

@@ -1,0 +1,1 @@
+"""The MQTT ingest worker: formats, validation, the consent gate, the batching writer, metrics."""

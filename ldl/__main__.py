@@ -1,0 +1,3 @@
+from ldl.cli import main
+
+main()

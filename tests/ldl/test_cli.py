@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import psycopg
+import pytest
+
+from infra.errors import ConfigError
+from infra.settings import load_settings
+
+COMMANDS = ("migrate", "api", "ingest", "simulate", "demo", "keys")
+
+
+def ldl(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("LDL_")}
+    return subprocess.run(
+        [sys.executable, "-m", "ldl", *args],
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_help_explains_every_command_in_one_line() -> None:
+    result = ldl("--help")
+    assert result.returncode == 0
+    lines = [line.strip("│ ") for line in result.stdout.splitlines()]
+    for command in COMMANDS:
+        described = [line for line in lines if line.startswith(command + " ")]
+        assert described, command
+        # one line each: the next line starts another command or closes the box
+        following = lines[lines.index(described[0]) + 1]
+        assert following.split(" ")[0] in COMMANDS or following.startswith("╰"), (
+            f"{command}'s help wraps onto a second line"
+        )
+
+
+@pytest.mark.parametrize(
+    ("env", "setting"),
+    [
+        ({"LDL_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/nowhere"}, "LDL_DATABASE_URL"),
+        ({"LDL_DATABASE_URL": "mysql://root@localhost/x"}, "LDL_DATABASE_URL"),
+        ({"LDL_DATABASE_URL": "postgresql://u@h:notaport/x"}, "LDL_DATABASE_URL"),
+        ({"LDL_API_PORT": "eighty"}, "LDL_API_PORT"),
+        ({"LDL_MQTT_URL": "http://broker"}, "LDL_MQTT_URL"),
+        ({}, "LDL_DATABASE_URL"),  # not set at all
+    ],
+)
+def test_bad_configuration_is_one_line_naming_the_setting(
+    env: dict[str, str], setting: str
+) -> None:
+    result = ldl("migrate", **env)
+    assert result.returncode == 2
+    assert setting in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_settings_refuse_placeholder_grafana_password_in_production() -> None:
+    with pytest.raises(ConfigError, match="LDL_GRAFANA_ADMIN_PASSWORD"):
+        load_settings(
+            environment="production", grafana_url="http://g:3000", grafana_admin_password="admin"
+        )
+
+
+def test_migrate_is_idempotent_from_the_command_line(db_url: str) -> None:
+    first = ldl("migrate", LDL_DATABASE_URL=db_url)
+    assert first.returncode == 0, first.stderr
+    assert "up to date" in first.stdout
+
+
+def test_keys_create_prints_a_key_that_is_stored_only_as_a_hash(db_url: str) -> None:
+    result = ldl(
+        "keys", "create", "--role", "coordinator", "--name", "lab", LDL_DATABASE_URL=db_url
+    )
+    assert result.returncode == 0, result.stderr
+    key = result.stdout.strip().split()[-1]
+    assert key.startswith("ldl_")
+    with psycopg.connect(db_url) as conn:
+        rows = conn.execute("SELECT key_hash, role FROM api_keys").fetchall()
+        audit = conn.execute("SELECT action FROM audit_log").fetchall()
+    assert len(rows) == 1 and rows[0][1] == "coordinator"
+    assert key not in rows[0][0]
+    assert ("api_key.create",) in audit
+
+
+def test_company_key_needs_a_company(db_url: str) -> None:
+    result = ldl("keys", "create", "--role", "company", LDL_DATABASE_URL=db_url)
+    assert result.returncode == 2
+    assert "company_id is required" in result.stderr
