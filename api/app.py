@@ -6,13 +6,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.responses import ORJSONResponse
 
 from access.routes import router as access_router
 from api.errors import install_error_handlers
 from devices.routes import router as devices_router
 from infra.db import create_pool
-from infra.http import Conn
+from infra.http import ERROR_RESPONSES, Conn
 from infra.settings import Settings
 from ingest.routes import router as ingest_router
 from trials.evaluation_routes import router as evaluation_router
@@ -48,7 +47,7 @@ def create_app(settings: Settings) -> FastAPI:
         version="1.0.0",
         description=API_DESCRIPTION,
         lifespan=lifespan,
-        default_response_class=ORJSONResponse,
+        responses=ERROR_RESPONSES,
     )
     app.state.settings = settings
     install_error_handlers(app)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 import psycopg
 from fastapi import Depends, Query, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 T = TypeVar("T")
 
@@ -18,7 +18,9 @@ def _request_connection(request: Request) -> Iterator[psycopg.Connection]:
         yield conn
 
 
-Conn = Annotated[psycopg.Connection, Depends(_request_connection)]
+# scope="function": the transaction commits before the response is sent, so a client never sees
+# a 2xx for a write that is not yet (or never) committed.
+Conn = Annotated[psycopg.Connection, Depends(_request_connection, scope="function")]
 
 
 class PageParams(BaseModel):
@@ -28,7 +30,7 @@ class PageParams(BaseModel):
 
 def _page_params(
     limit: Annotated[int, Query(ge=1, le=500, description="rows per page")] = 50,
-    offset: Annotated[int, Query(ge=0, description="rows to skip")] = 0,
+    offset: Annotated[int, Query(ge=0, le=10_000_000, description="rows to skip")] = 0,
 ) -> PageParams:
     return PageParams(limit=limit, offset=offset)
 
@@ -41,3 +43,29 @@ class Page(BaseModel, Generic[T]):
     total: int
     limit: int
     offset: int
+
+
+# ------------------------------------------------------------------ the error shape
+class Problem(BaseModel):
+    field: str
+    message: str
+    type: str
+
+
+class ErrorBody(BaseModel):
+    """Every error the API returns has this shape (api/errors.py renders it)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    error: str = Field(examples=["conflict"])
+    detail: str
+    problems: list[Problem] | None = Field(None, description="on 422: every invalid field")
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody, "description": "missing, unknown or revoked API key"},
+    403: {"model": ErrorBody, "description": "the key's role may not do this"},
+    404: {"model": ErrorBody, "description": "not found (or not yours to see)"},
+    409: {"model": ErrorBody, "description": "conflicts with the current state"},
+    422: {"model": ErrorBody, "description": "invalid input; lists every problem at once"},
+}

@@ -45,6 +45,11 @@ class Settings(BaseSettings):
     grafana_url: str | None = None
     grafana_admin_user: str = "admin"
     grafana_admin_password: str | None = None
+    # Company roles are cluster-wide; the prefix keeps databases on one cluster apart.
+    grafana_role_prefix: str | None = None
+    grafana_coordinator_db_password: str | None = None
+    # How Grafana reaches PostgreSQL (host:port), when it differs from LDL_DATABASE_URL's host.
+    grafana_database_host: str | None = None
 
     @field_validator("database_url")
     @classmethod

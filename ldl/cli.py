@@ -20,6 +20,10 @@ app = typer.Typer(
 )
 keys_app = typer.Typer(help="Create and revoke API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys", help="Create and revoke API keys for the HTTP API.")
+grafana_app = typer.Typer(
+    help="Grafana organisations, data sources, dashboards.", no_args_is_help=True
+)
+app.add_typer(grafana_app, name="grafana", help="Provision Grafana: one organisation per company.")
 
 
 def _settings(**overrides: object) -> Settings:
@@ -89,6 +93,17 @@ def simulate(
 
 
 @app.command()
+def seed() -> None:
+    """Seed the demo lab into the database (once; a no-op after)."""
+    from infra.db import connection
+    from ldl.seed import seed_demo_lab
+
+    with connection(_settings().require_database_url()) as conn:
+        seeded = seed_demo_lab(conn)
+    typer.echo("seeded the demo lab" if seeded else "the database already has a lab; left as is")
+
+
+@app.command()
 def demo(
     port: Annotated[int | None, typer.Option(help="API port (default 8000)")] = None,
 ) -> None:
@@ -127,6 +142,15 @@ def keys_revoke(key_id: int) -> None:
     with connection(_settings().require_database_url()) as conn:
         revoke_key(conn, OPERATOR, key_id)
     typer.echo(f"key {key_id} revoked")
+
+
+@grafana_app.command("sync")
+def grafana_sync() -> None:
+    """Create or update each company's organisation; remove those of companies gone."""
+    from grafana.apply import sync_grafana
+
+    changes = sync_grafana(_settings())
+    typer.echo("\n".join(changes) if changes else "grafana is up to date")
 
 
 def main() -> None:

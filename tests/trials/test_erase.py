@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import psycopg
+
+from tests.trials.lab import Lab
+
+
+def _telemetry(
+    conn: psycopg.Connection,
+    trial_id: int,
+    site_id: int,
+    participant: int | None,
+    device: str,
+    n: int,
+) -> None:
+    for i in range(n):
+        conn.execute(
+            "INSERT INTO telemetry_readings (ts, device_id, metric, value, trial_id, site_id,"
+            " participant_id) VALUES (%s, %s, 'heart_rate', 60, %s, %s, %s)",
+            (f"2026-01-10T00:0{i}:00+00", device, trial_id, site_id, participant),
+        )
+        conn.execute(
+            "INSERT INTO telemetry_events (ts, device_id, event_type, trial_id, site_id,"
+            " participant_id) VALUES (%s, %s, 'bed_exit', %s, %s, %s)",
+            (f"2026-01-10T00:0{i}:00+00", device, trial_id, site_id, participant),
+        )
+    conn.commit()
+
+
+def _count(conn: psycopg.Connection, table: str, participant: int | None) -> int:
+    row = conn.execute(
+        f"SELECT count(*) FROM {table} WHERE participant_id IS NOT DISTINCT FROM %s",
+        (participant,),
+    ).fetchone()
+    return int(row[0])
+
+
+def test_withdrawal_with_erase_deletes_exactly_that_participants_rows(
+    lab: Lab, conn: psycopg.Connection
+) -> None:
+    trial = lab.trial()
+    leaving = lab.participant(trial["id"], "P-001")["id"]
+    staying = lab.participant(trial["id"], "P-002")["id"]
+    for pid in (leaving, staying):
+        lab.consent(pid)
+    _telemetry(conn, trial["id"], lab.site_id, leaving, "bed-1", 3)
+    _telemetry(conn, trial["id"], lab.site_id, staying, "bed-2", 2)
+    _telemetry(conn, trial["id"], lab.site_id, None, "door-1", 4)  # a room device
+
+    result = lab.post(
+        f"/participants/{leaving}/consent-withdrawal",
+        {"at": "2026-03-01T00:00:00+00:00", "mode": "erase"},
+    )
+
+    assert result["erased_rows"]["telemetry_readings"] == 3
+    assert result["erased_rows"]["telemetry_events"] == 3
+    assert result["consent"]["ended_by"] == "withdrawn"
+    assert result["consent"]["withdrawal_mode"] == "erase"
+    for table in ("telemetry_readings", "telemetry_events"):
+        assert _count(conn, table, leaving) == 0
+        assert _count(conn, table, staying) == 2
+        assert _count(conn, table, None) == 4
+
+    audit = lab.get("/audit", entity="participant", entity_id=str(leaving)).json()["items"]
+    actions = [entry["action"] for entry in audit]
+    assert "participant.erase" in actions and "consent.withdraw" in actions
+    erase = next(entry for entry in audit if entry["action"] == "participant.erase")
+    assert erase["after"]["erased_rows"]["telemetry_readings"] == 3
+
+
+def test_withdrawal_with_keep_deletes_nothing(lab: Lab, conn: psycopg.Connection) -> None:
+    trial = lab.trial()
+    pid = lab.participant(trial["id"])["id"]
+    lab.consent(pid)
+    _telemetry(conn, trial["id"], lab.site_id, pid, "bed-1", 2)
+    result = lab.post(
+        f"/participants/{pid}/consent-withdrawal",
+        {"at": "2026-03-01T00:00:00+00:00", "mode": "keep"},
+    )
+    assert result["erased_rows"] == {}
+    assert _count(conn, "telemetry_readings", pid) == 2
