@@ -6,6 +6,7 @@ import json
 import os
 import platform
 import subprocess
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,7 +23,6 @@ RESULTS_DIR = Path(__file__).parent / "results"
 ADMIN_URL = os.environ.get(
     "LDL_BENCH_ADMIN_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
-MQTT_URL = os.environ.get("LDL_BENCH_MQTT_URL", "mqtt://127.0.0.1:1883")
 
 
 @contextmanager
@@ -40,6 +40,25 @@ def scratch_database(prefix: str) -> Iterator[str]:
             admin.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
+
+
+@contextmanager
+def lossless_broker() -> Iterator[str]:
+    """LDL_BENCH_MQTT_URL, or a Mosquitto of the benchmark's own with no queue limits.
+
+    Not the machine's shared broker: its default max_queued_messages (1000) silently drops
+    QoS 1 messages for a subscriber that lags, which would make every loss figure meaningless.
+    """
+    if url := os.environ.get("LDL_BENCH_MQTT_URL"):
+        yield url
+        return
+    from ldl.embedded import start_broker
+
+    with (
+        tempfile.TemporaryDirectory(prefix="ldl-bench-broker-") as directory,
+        start_broker(Path(directory)) as broker,
+    ):
+        yield broker.url
 
 
 def machine() -> dict[str, object]:

@@ -32,7 +32,7 @@ import orjson
 import paho.mqtt.client as mqtt
 import psycopg
 
-from bench.common import MQTT_URL, machine, peak_rss_mib, scratch_database, write_results
+from bench.common import lossless_broker, machine, peak_rss_mib, scratch_database, write_results
 
 DEVICES = 200
 PARTICIPANT_DEVICES = 50  # of them, worn by a consenting participant: the gate is exercised
@@ -84,25 +84,23 @@ def seed_registry(url: str) -> list[str]:
 
 # ------------------------------------------------------------------------ publisher
 def _client(client_id: str) -> mqtt.Client:
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
-    parts = urlsplit(MQTT_URL)
+    return mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
+
+
+def _connect(client: mqtt.Client, broker: str) -> None:
+    parts = urlsplit(broker)
     if parts.username:
         client.username_pw_set(parts.username, parts.password)
-    return client
+    client.connect(parts.hostname or "127.0.0.1", parts.port or 1883)
 
 
-def _connect(client: mqtt.Client, **kwargs: Any) -> None:
-    parts = urlsplit(MQTT_URL)
-    client.connect(parts.hostname or "127.0.0.1", parts.port or 1883, **kwargs)
-
-
-def publish(prefix: str, devices: list[str], messages: int, per_message: int) -> None:
+def publish(broker: str, prefix: str, devices: list[str], messages: int, per_message: int) -> None:
     """Publish `messages` QoS 1 messages round-robin over the devices; runs in its own process."""
     window = threading.BoundedSemaphore(WINDOW)
     client = _client(f"bench-pub-{uuid.uuid4().hex[:8]}")
     client.max_queued_messages_set(0)
     client.on_publish = lambda *_: window.release()
-    _connect(client)
+    _connect(client, broker)
     client.loop_start()
     last_us = dict.fromkeys(devices, 0)
     topics = {d: f"{prefix}/{d}/readings" for d in devices}
@@ -124,17 +122,17 @@ def publish(prefix: str, devices: list[str], messages: int, per_message: int) ->
 
 
 def start_publisher(
-    prefix: str, devices: list[str], messages: int, per_message: int
+    broker: str, prefix: str, devices: list[str], messages: int, per_message: int
 ) -> multiprocessing.context.ForkProcess:
     process = mp.get_context("fork").Process(
-        target=publish, args=(prefix, devices, messages, per_message), daemon=True
+        target=publish, args=(broker, prefix, devices, messages, per_message), daemon=True
     )
     process.start()
     return process
 
 
 # ------------------------------------------------------------------ the measurements
-def raw_passthrough(devices: list[str], messages: int) -> dict[str, Any]:
+def raw_passthrough(broker: str, devices: list[str], messages: int) -> dict[str, Any]:
     prefix = f"bench-{uuid.uuid4().hex[:6]}/ldl/v1"
     received = 0
     done = threading.Event()
@@ -152,12 +150,12 @@ def raw_passthrough(devices: list[str], messages: int) -> dict[str, Any]:
     subscriber.on_message = on_message
     subscribed = threading.Event()
     subscriber.on_subscribe = lambda *_: subscribed.set()
-    _connect(subscriber)
+    _connect(subscriber, broker)
     subscriber.subscribe(f"{prefix}/#", qos=1)
     subscriber.loop_start()
     subscribed.wait(10)
     started = time.perf_counter()
-    publisher = start_publisher(prefix, devices, messages, 1)
+    publisher = start_publisher(broker, prefix, devices, messages, 1)
     done.wait(600)
     elapsed = time.perf_counter() - started
     publisher.join(60)
@@ -210,7 +208,7 @@ def raw_db_ceiling(url: str, devices: list[str], rows: int, batch: int = 5000) -
     }
 
 
-def naive_ingest(url: str, devices: list[str], messages: int) -> dict[str, Any]:
+def naive_ingest(broker: str, url: str, devices: list[str], messages: int) -> dict[str, Any]:
     """One INSERT and one COMMIT per message, acknowledged by paho's automatic QoS 1 ack."""
     prefix = f"bench-{uuid.uuid4().hex[:6]}/ldl/v1"
     conn = psycopg.connect(url)
@@ -236,12 +234,12 @@ def naive_ingest(url: str, devices: list[str], messages: int) -> dict[str, Any]:
     subscriber.on_message = on_message
     subscribed = threading.Event()
     subscriber.on_subscribe = lambda *_: subscribed.set()
-    _connect(subscriber)
+    _connect(subscriber, broker)
     subscriber.subscribe(f"{prefix}/#", qos=1)
     subscriber.loop_start()
     subscribed.wait(10)
     started = time.perf_counter()
-    publisher = start_publisher(prefix, devices, messages, 1)
+    publisher = start_publisher(broker, prefix, devices, messages, 1)
     done.wait(900)
     elapsed = time.perf_counter() - started
     publisher.join(60)
@@ -271,13 +269,15 @@ def _wait_until(check: Callable[[], bool], timeout: float, every: float = 0.25) 
     return False
 
 
-def our_worker(url: str, devices: list[str], messages: int, per_message: int) -> dict[str, Any]:
+def our_worker(
+    broker: str, url: str, devices: list[str], messages: int, per_message: int
+) -> dict[str, Any]:
     """`ldl ingest` as a separate process, exactly as deployed."""
     prefix = f"bench-{uuid.uuid4().hex[:6]}/ldl/v1"
     env = {
         **os.environ,
         "LDL_DATABASE_URL": url,
-        "LDL_MQTT_URL": MQTT_URL,
+        "LDL_MQTT_URL": broker,
         "LDL_MQTT_TOPIC_PREFIX": prefix,
         "LDL_INGEST_METRICS_PORT": "0",
         "LDL_INGEST_CLIENT_ID": f"bench-worker-{uuid.uuid4().hex[:8]}",
@@ -286,14 +286,14 @@ def our_worker(url: str, devices: list[str], messages: int, per_message: int) ->
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("TRUNCATE telemetry_readings")
         # Warm-up: one message proves the worker is subscribed before the clock starts.
-        warmup = start_publisher(prefix, devices[:1], 1, 1)
+        warmup = start_publisher(broker, prefix, devices[:1], 1, 1)
         warmup.join(30)
         if not _wait_until(lambda: _count(conn) >= 1, 60):
             worker.kill()
             raise RuntimeError("the worker did not store the warm-up message")
         expected = 1 + messages * per_message
         started = time.perf_counter()
-        publisher = start_publisher(prefix, devices, messages, per_message)
+        publisher = start_publisher(broker, prefix, devices, messages, per_message)
         finished = _wait_until(lambda: _count(conn) >= expected, 900, every=0.5)
         elapsed = time.perf_counter() - started
         publisher.join(60)
@@ -336,18 +336,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
     n = lambda count: max(1000, int(count * args.scale))  # noqa: E731
     results: dict[str, Any] = {"machine": machine()}
-    with scratch_database("ldl_bench") as url:
+    with lossless_broker() as broker, scratch_database("ldl_bench") as url:
         devices = seed_registry(url)
         print("raw pass-through …", flush=True)
-        results["raw_passthrough"] = raw_passthrough(devices, n(100_000))
+        results["raw_passthrough"] = raw_passthrough(broker, devices, n(100_000))
         print("raw db ceiling …", flush=True)
         results["raw_db_ceiling"] = raw_db_ceiling(url, devices, n(500_000))
         print("naive ingest …", flush=True)
-        results["naive_ingest"] = naive_ingest(url, devices, n(10_000))
+        results["naive_ingest"] = naive_ingest(broker, url, devices, n(10_000))
         print("worker, single-reading messages …", flush=True)
-        results["worker_single"] = our_worker(url, devices, n(100_000), 1)
+        results["worker_single"] = our_worker(broker, url, devices, n(100_000), 1)
         print("worker, batched messages (100 readings) …", flush=True)
-        results["worker_batched"] = our_worker(url, devices, n(5_000), 100)
+        results["worker_batched"] = our_worker(broker, url, devices, n(5_000), 100)
     passthrough = results["raw_passthrough"]["messages_per_s"]
     ceiling = results["raw_db_ceiling"]["rows_per_s"]
     naive = results["naive_ingest"]["messages_per_s"]
