@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -25,6 +26,28 @@ Authenticate with `Authorization: Bearer <key>`; keys come from `ldl keys create
 `POST /api-keys`. Roles: **coordinator** (everything), **evaluator** (all trials and aggregates,
 no identities or consent), **company** (its own trials only).
 """
+
+
+def _document_errors_as_json(app: FastAPI) -> None:
+    """Errors are JSON on every route, including those that answer HTML, PDF or CSV on success.
+
+    FastAPI documents a route's extra responses with the route's own media type; this corrects
+    the generated OpenAPI once, so clients (and the schema fuzzer) see what is really sent.
+    """
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            for operation in (op for path in schema["paths"].values() for op in path.values()):
+                for code, response in operation.get("responses", {}).items():
+                    content = response.get("content", {})
+                    if code[0] in "45" and "application/json" not in content:
+                        for media_type in list(content):
+                            content["application/json"] = content.pop(media_type)
+        return app.openapi_schema or generate()
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -51,6 +74,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
+    _document_errors_as_json(app)
 
     @app.get("/health", tags=["meta"])
     def health(conn: Conn) -> dict[str, str]:

@@ -1,7 +1,102 @@
-"""The HTTP face of this domain: thin handlers that parse, authorise, call the service, return."""
+"""The HTTP face of the evaluation: usage, time saved, business case, report, exports, portfolio."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
 
-router = APIRouter()
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
+from pydantic import AwareDatetime
+
+from access.deps import Coordinator, CoordinatorOrEvaluator, CurrentPrincipal
+from infra.http import Conn, Page, Paging
+from trials import evaluation_service as service
+from trials import report
+from trials.business_case import BusinessCase
+from trials.evaluation import TimeSaved
+from trials.evaluation_repository import ExportKind, Granularity, Level
+from trials.evaluation_service import PortfolioItem, UsagePage
+from trials.export import export_csv
+
+router = APIRouter(tags=["evaluation"])
+TrialId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
+
+@router.get("/trials/{trial_id}/usage", response_model=UsagePage)
+def usage(
+    conn: Conn,
+    principal: CurrentPrincipal,
+    trial_id: TrialId,
+    paging: Paging,
+    granularity: Granularity = "day",
+    level: Annotated[
+        Level, Query(description="group by trial (default), site, unit or device")
+    ] = "trial",
+    start: Annotated[AwareDatetime | None, Query(alias="from")] = None,
+    end: Annotated[AwareDatetime | None, Query(alias="to")] = None,
+) -> UsagePage:
+    """Readings, events by type, active devices and participants per hour or day (from rollups).
+
+    For a company, a participant's data counts only while their `company_dashboards` consent
+    covered the bucket."""
+    return service.usage(conn, principal, trial_id, granularity, level, start, end, paging)
+
+
+@router.get("/trials/{trial_id}/time-saved", response_model=TimeSaved)
+def time_saved(conn: Conn, principal: CurrentPrincipal, trial_id: TrialId) -> TimeSaved:
+    """Minutes per occurrence at baseline and with the technology, with 95 % Welch intervals."""
+    return service.time_saved_for(conn, principal, trial_id)
+
+
+@router.get("/trials/{trial_id}/business-case", response_model=BusinessCase)
+def business_case(conn: Conn, principal: CurrentPrincipal, trial_id: TrialId) -> BusinessCase:
+    """Value of the time saved against the trial's costs; amounts are decimal strings (øre)."""
+    return service.business_case_for(conn, principal, trial_id)
+
+
+@router.get("/trials/{trial_id}/report", response_class=HTMLResponse)
+def report_html(conn: Conn, principal: CurrentPrincipal, trial_id: TrialId) -> HTMLResponse:
+    """A self-contained HTML report (inline SVG charts) to hand to a council or investors."""
+    return HTMLResponse(report.render_html(service.evidence_for(conn, principal, trial_id)))
+
+
+@router.get("/trials/{trial_id}/report.pdf", response_class=Response)
+def report_pdf(conn: Conn, principal: CurrentPrincipal, trial_id: TrialId) -> Response:
+    pdf = report.render_pdf(service.evidence_for(conn, principal, trial_id))
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="trial-{trial_id}-report.pdf"'},
+    )
+
+
+@router.get("/trials/{trial_id}/exports/{kind}.csv", response_class=StreamingResponse)
+def export(
+    conn: Conn, principal: CoordinatorOrEvaluator, trial_id: TrialId, kind: ExportKind
+) -> StreamingResponse:
+    """Pseudonymised CSV for the external evaluator; only rows with `evaluation` consent at
+    their time (room devices included); each export is audited."""
+    result = export_csv(conn, principal, trial_id, kind)
+    conn.commit()  # the audit row is durable before any personal data leaves
+    return StreamingResponse(
+        result.chunks(),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="{result.filename}"',
+            "X-Export-Rows": str(result.rows),
+        },
+    )
+
+
+@router.get("/portfolio", response_model=Page[PortfolioItem])
+def portfolio(
+    conn: Conn,
+    principal: Coordinator,
+    paging: Paging,
+    sort: Annotated[
+        str,
+        Query(description=f"one of {', '.join(service.SORT_KEYS)}; prefix '-' for descending"),
+    ] = "trial_id",
+) -> Page[PortfolioItem]:
+    """Every trial: status, sites, devices online, data flowing, consent coverage, time saved."""
+    return service.portfolio(conn, sort, paging)

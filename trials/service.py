@@ -14,7 +14,7 @@ from access.schemas import Principal, Role
 from access.service import record
 from infra.errors import Conflict, Invalid, NotFound
 from infra.http import Page, PageParams
-from trials import repository
+from trials import evaluation_repository, repository
 from trials.consent import Scope
 from trials.lifecycle import FINISHED, TrialStatus, allowed_from, is_allowed
 from trials.schemas import (
@@ -372,6 +372,8 @@ def erase_participant_data(
 ) -> dict[str, int]:
     """Delete everything stored about the participant, and write down how much went."""
     erased = repository.erase_participant_data(conn, participant_id)
+    # The rollups were computed from those rows: they go in the same transaction.
+    evaluation_repository.purge_participant_rollups(conn, participant_id)
     record(
         conn,
         actor,

@@ -1,0 +1,595 @@
+"""All SQL of the evaluation: rollup upkeep, usage, time-saved inputs, costs, coverage, exports.
+
+Rollups (names and columns: infra/migrations/0006_evaluation.sql) are continuous aggregates on
+TimescaleDB and tables that `refresh_rollups` keeps fresh on plain PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import class_row, dict_row
+from pydantic import BaseModel
+
+from infra.migrate import timescale_enabled
+
+ROLLUP_TIMEZONE = "Europe/Copenhagen"
+ROLLUP_LOCK = 6_000_006  # serialises refresh and purge, so an erase cannot race a refresh
+# Rows are found by arrival time; this overlap covers transactions that committed late.
+ARRIVAL_OVERLAP = "10 minutes"
+Granularity = Literal["hour", "day"]
+Level = Literal["trial", "site", "unit", "device"]
+GRAIN = {"hour": "hourly", "day": "daily"}
+# (rollup stem, raw table, extra grouping column or None, count column)
+ROLLUPS = (
+    ("usage_readings", "telemetry_readings", None, "readings"),
+    ("usage_events", "telemetry_events", "event_type", "events"),
+)
+KEY_COLUMNS = ("trial_id", "site_id", "unit_id", "device_id", "participant_id")
+
+
+# ------------------------------------------------------------------------ rollup upkeep
+def _columns(extra: str | None) -> sql.Composable:
+    names = [*KEY_COLUMNS, *([extra] if extra else [])]
+    return sql.SQL(", ").join(sql.Identifier(n) for n in names)
+
+
+def _affected_hours(conn: psycopg.Connection, raw: str, since: datetime | None) -> list[Any]:
+    query = sql.SQL(
+        "SELECT DISTINCT trial_id, date_trunc('hour', ts) FROM {raw}"
+        " WHERE %(since)s::timestamptz IS NULL"
+        "    OR received_at > %(since)s::timestamptz - {overlap}::interval"
+    ).format(raw=sql.Identifier(raw), overlap=sql.Literal(ARRIVAL_OVERLAP))
+    return conn.execute(query, {"since": since}).fetchall()
+
+
+def _recompute(
+    conn: psycopg.Connection,
+    source: str,
+    target: str,
+    extra: str | None,
+    count: str,
+    width: str,
+    pairs: list[Any],
+) -> None:
+    """Replace `target`'s rows for the (trial, bucket) pairs with a fresh aggregate of `source`."""
+    if not pairs:
+        return
+    params = {
+        "trials": [p[0] for p in pairs],
+        "buckets": [p[1] for p in pairs],
+        "tz": ROLLUP_TIMEZONE,
+    }
+    affected = sql.SQL(
+        "(SELECT * FROM unnest(%(trials)s::bigint[], %(buckets)s::timestamptz[]) AS a(trial_id, bucket))"
+    )
+    conn.execute(
+        sql.SQL(
+            "DELETE FROM {t} r USING {a} a WHERE r.trial_id = a.trial_id AND r.bucket = a.bucket"
+        ).format(t=sql.Identifier(target), a=affected),
+        params,
+    )
+    columns = _columns(extra)
+    from_raw = width == "hour"
+    bucket = (
+        sql.SQL("date_trunc('hour', s.ts)")
+        if from_raw
+        else sql.SQL("date_trunc('day', s.bucket, %(tz)s)")
+    )
+    time_col = sql.SQL("s.ts" if from_raw else "s.bucket")
+    # The end of a local day is computed in local time: a DST day has 23 or 25 hours.
+    bucket_end = (
+        sql.SQL("a.bucket + interval '1 hour'")
+        if from_raw
+        else sql.SQL("((a.bucket AT TIME ZONE %(tz)s) + interval '1 day') AT TIME ZONE %(tz)s")
+    )
+    total = sql.SQL("count(*)" if from_raw else f"sum(s.{count})")
+    conn.execute(
+        sql.SQL(
+            "INSERT INTO {t} (bucket, {cols}, {count})"
+            " SELECT {bucket}, {scols}, {total} FROM {s} s JOIN {a} a"
+            "   ON s.trial_id = a.trial_id AND {time} >= a.bucket AND {time} < {end}"
+            " GROUP BY {bucket}, {scols}"
+        ).format(
+            t=sql.Identifier(target),
+            cols=columns,
+            count=sql.Identifier(count),
+            bucket=bucket,
+            scols=sql.SQL(", ").join(
+                sql.Identifier("s", n) for n in [*KEY_COLUMNS, *([extra] if extra else [])]
+            ),
+            total=total,
+            s=sql.Identifier(source),
+            a=affected,
+            time=time_col,
+            end=bucket_end,
+        ),
+        params,
+    )
+
+
+def refresh_rollups(conn: psycopg.Connection) -> int:
+    """Bring the rollups up to date with the telemetry; returns how many hour buckets were redone.
+
+    Plain PostgreSQL: recomputes, in the caller's transaction, every (trial, hour) that received
+    rows since the last run (late data included), then the local days containing them.
+    TimescaleDB: refreshes the continuous aggregates over pending erase windows and the last four
+    days; `conn` must then be in autocommit mode (refresh_continuous_aggregate cannot run inside a
+    transaction block).
+    """
+    if timescale_enabled(conn):
+        return _refresh_continuous_aggregates(conn)
+    conn.execute("SELECT pg_advisory_xact_lock(%s)", (ROLLUP_LOCK,))
+    row = conn.execute(
+        "SELECT received_until FROM rollup_watermarks WHERE name = 'usage' FOR UPDATE"
+    ).fetchone()
+    since = row[0] if row else None
+    redone = 0
+    for stem, raw, extra, count in ROLLUPS:
+        hours = _affected_hours(conn, raw, since)
+        redone += len(hours)
+        _recompute(conn, raw, f"{stem}_hourly", extra, count, "hour", hours)
+        days = conn.execute(
+            "SELECT DISTINCT t, date_trunc('day', b, %(tz)s)"
+            " FROM unnest(%(trials)s::bigint[], %(buckets)s::timestamptz[]) AS a(t, b)",
+            {
+                "trials": [h[0] for h in hours],
+                "buckets": [h[1] for h in hours],
+                "tz": ROLLUP_TIMEZONE,
+            },
+        ).fetchall()
+        _recompute(conn, f"{stem}_hourly", f"{stem}_daily", extra, count, "day", days)
+    conn.execute(
+        "INSERT INTO rollup_watermarks (name, received_until) VALUES ('usage', now())"
+        " ON CONFLICT (name) DO UPDATE SET received_until = excluded.received_until"
+    )
+    return redone
+
+
+def _continuous_aggregates() -> list[str]:
+    return [f"{stem}_{grain}" for stem, *_ in ROLLUPS for grain in ("hourly", "daily")]
+
+
+def _refresh_continuous_aggregates(conn: psycopg.Connection) -> int:
+    windows = conn.execute(
+        "SELECT id, window_start, window_end FROM rollup_refresh_requests ORDER BY id"
+    ).fetchall()
+    recent = conn.execute("SELECT now() - interval '4 days', now()").fetchone()
+    assert recent is not None
+    for _, start, end in [*windows, (None, recent[0], recent[1])]:
+        for view in _continuous_aggregates():
+            conn.execute(
+                "CALL refresh_continuous_aggregate(%s::regclass, %s::timestamptz, %s::timestamptz)",
+                (view, start, end),
+            )
+    if windows:
+        conn.execute(
+            "DELETE FROM rollup_refresh_requests WHERE id = ANY(%s)", ([w[0] for w in windows],)
+        )
+    return len(windows)
+
+
+def purge_participant_rollups(conn: psycopg.Connection, participant_id: int) -> None:
+    """Remove a participant from the rollups, in the caller's (erase) transaction.
+
+    Plain PostgreSQL: their rollup rows go now (the grain includes participant_id, so nobody
+    else's counts change). TimescaleDB: continuous aggregates cannot be edited; the range they
+    cover is queued in rollup_refresh_requests and re-materialised from the (now erased) raw rows
+    by the next scheduler run.
+    """
+    if timescale_enabled(conn):
+        conn.execute(
+            "INSERT INTO rollup_refresh_requests (window_start, window_end, reason)"
+            " SELECT min(bucket) - interval '1 day', max(bucket) + interval '2 days', %(reason)s"
+            " FROM usage_readings_hourly WHERE participant_id = %(p)s HAVING count(*) > 0"
+            " UNION ALL"
+            " SELECT min(bucket) - interval '1 day', max(bucket) + interval '2 days', %(reason)s"
+            " FROM usage_events_hourly WHERE participant_id = %(p)s HAVING count(*) > 0",
+            {"p": participant_id, "reason": f"erase of participant {participant_id}"},
+        )
+        return
+    conn.execute("SELECT pg_advisory_xact_lock(%s)", (ROLLUP_LOCK,))
+    for stem, *_ in ROLLUPS:
+        for grain in ("hourly", "daily"):
+            conn.execute(
+                sql.SQL("DELETE FROM {} WHERE participant_id = %s").format(
+                    sql.Identifier(f"{stem}_{grain}")
+                ),
+                (participant_id,),
+            )
+
+
+def apply_retention(conn: psycopg.Connection, retention_days: int) -> int:
+    """Raw telemetry older than the retention goes; rollups stay (they hold no raw values).
+
+    Plain PostgreSQL: DELETE, returns the rows deleted. TimescaleDB: (re)sets the retention policy
+    on both hypertables to this many days, returns 0.
+    """
+    tables = [raw for _, raw, *_ in ROLLUPS]
+    if timescale_enabled(conn):
+        for table in tables:
+            conn.execute("SELECT remove_retention_policy(%s, if_exists => true)", (table,))
+            conn.execute(
+                "SELECT add_retention_policy(%s, drop_after => make_interval(days => %s))",
+                (table, retention_days),
+            )
+        return 0
+    deleted = 0
+    for table in tables:
+        cursor = conn.execute(
+            sql.SQL("DELETE FROM {} WHERE ts < now() - make_interval(days => %s)").format(
+                sql.Identifier(table)
+            ),
+            (retention_days,),
+        )
+        deleted += cursor.rowcount
+    return deleted
+
+
+# --------------------------------------------------------------------------- trial facts
+class TrialFacts(BaseModel):
+    id: int
+    company_id: int
+    company_name: str
+    title: str
+    product: str
+    need: str
+    collaboration_form: str
+    status: str
+    baseline_from: datetime | None
+    baseline_until: datetime | None
+    trial_from: datetime | None
+    trial_until: datetime | None
+    success_criteria: str
+    staff_hourly_cost: Decimal | None
+    currency: str
+    decision: str | None
+    decision_rationale: str | None
+    decided_at: datetime | None
+    sites: list[str]
+    now: datetime
+
+
+TRIAL_FACTS = """
+SELECT t.id, t.company_id, c.name AS company_name, t.title, t.product, t.need,
+       t.collaboration_form, t.status, t.baseline_from, t.baseline_until, t.trial_from,
+       t.trial_until, t.success_criteria, t.staff_hourly_cost, t.currency, t.decision,
+       t.decision_rationale, t.decided_at,
+       coalesce((SELECT array_agg(s.name ORDER BY s.name) FROM trial_sites ts
+                 JOIN sites s ON s.id = ts.site_id WHERE ts.trial_id = t.id), '{}') AS sites,
+       now() AS now
+FROM trials t JOIN companies c ON c.id = t.company_id
+"""
+
+
+def trial_facts(conn: psycopg.Connection, trial_id: int) -> TrialFacts | None:
+    with conn.cursor(row_factory=class_row(TrialFacts)) as cur:
+        return cur.execute(TRIAL_FACTS + " WHERE t.id = %s", (trial_id,)).fetchone()
+
+
+def all_trial_facts(conn: psycopg.Connection) -> list[TrialFacts]:
+    with conn.cursor(row_factory=class_row(TrialFacts)) as cur:
+        return cur.execute(TRIAL_FACTS + " ORDER BY t.id").fetchall()
+
+
+# ------------------------------------------------------------------------------- usage
+class UsageRow(BaseModel):
+    bucket: datetime
+    group_id: str | None
+    readings: int
+    events: int
+    active_devices: int
+    active_participants: int
+
+
+class EventTypeRow(BaseModel):
+    bucket: datetime
+    group_id: str | None
+    event_type: str
+    events: int
+
+
+LEVEL_COLUMN = {"trial": None, "site": "site_id", "unit": "unit_id", "device": "device_id"}
+# A company sees a participant's data only while that participant's company_dashboards consent
+# covered the bucket's start; room and unit devices carry no personal data.
+DASHBOARD_CONSENT = sql.SQL(
+    " AND (u.participant_id IS NULL OR EXISTS (SELECT 1 FROM consents c"
+    " WHERE c.participant_id = u.participant_id AND 'company_dashboards' = ANY(c.scopes)"
+    " AND c.valid_during @> u.bucket))"
+)
+
+
+def usage(
+    conn: psycopg.Connection,
+    trial_id: int,
+    granularity: Granularity,
+    start: datetime,
+    end: datetime,
+    level: Level,
+    *,
+    dashboards_only: bool,
+) -> tuple[list[UsageRow], list[EventTypeRow]]:
+    column = LEVEL_COLUMN[level]
+    group = sql.SQL("u.{}::text").format(sql.Identifier(column)) if column else sql.SQL("NULL")
+    consent = DASHBOARD_CONSENT if dashboards_only else sql.SQL("")
+    # The bucket holding `start` counts: a day asked for from 00:00 UTC starts at local midnight.
+    where = sql.SQL(
+        "WHERE u.trial_id = %(trial)s AND u.bucket >= date_trunc(%(unit)s, %(start)s, %(tz)s)"
+        " AND u.bucket < %(end)s"
+    )
+    params = {
+        "trial": trial_id,
+        "start": start,
+        "end": end,
+        "unit": granularity,
+        "tz": ROLLUP_TIMEZONE,
+    }
+    grain = GRAIN[granularity]
+    with conn.cursor(row_factory=class_row(UsageRow)) as cur:
+        rows = cur.execute(
+            sql.SQL(
+                "SELECT u.bucket, {g} AS group_id, sum(u.readings)::bigint AS readings,"
+                " sum(u.events)::bigint AS events,"
+                " count(DISTINCT u.device_id) AS active_devices,"
+                " count(DISTINCT u.participant_id) AS active_participants"
+                " FROM {view} u {where}{consent} GROUP BY 1, 2 ORDER BY 1, 2"
+            ).format(g=group, view=sql.Identifier(f"usage_{grain}"), where=where, consent=consent),
+            params,
+        ).fetchall()
+    with conn.cursor(row_factory=class_row(EventTypeRow)) as cur:
+        by_type = cur.execute(
+            sql.SQL(
+                "SELECT u.bucket, {g} AS group_id, u.event_type, sum(u.events)::bigint AS events"
+                " FROM {view} u {where}{consent} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+            ).format(
+                g=group,
+                view=sql.Identifier(f"usage_events_{grain}"),
+                where=where,
+                consent=consent,
+            ),
+            params,
+        ).fetchall()
+    return rows, by_type
+
+
+# ------------------------------------------------------------------- time-saved inputs
+class ActivityObservations(BaseModel):
+    activity_id: int
+    name: str
+    event_type: str | None
+    baseline: list[Decimal]
+    intervention: list[Decimal]
+
+
+def activity_observations(conn: psycopg.Connection, trial_id: int) -> list[ActivityObservations]:
+    with conn.cursor(row_factory=class_row(ActivityObservations)) as cur:
+        return cur.execute(
+            "SELECT a.id AS activity_id, a.name, a.event_type,"
+            " coalesce(array_agg(o.duration_minutes ORDER BY o.id)"
+            "          FILTER (WHERE o.phase = 'baseline'), '{}') AS baseline,"
+            " coalesce(array_agg(o.duration_minutes ORDER BY o.id)"
+            "          FILTER (WHERE o.phase = 'intervention'), '{}') AS intervention"
+            " FROM activities a LEFT JOIN observations o ON o.activity_id = a.id"
+            " WHERE a.trial_id = %s GROUP BY a.id ORDER BY a.id",
+            (trial_id,),
+        ).fetchall()
+
+
+def occurrences_per_day(
+    conn: psycopg.Connection, trial_id: int, start: datetime, end: datetime
+) -> dict[int, list[tuple[date, int]]]:
+    """Device events mapped to each activity, per local day, from the hourly rollup."""
+    rows = conn.execute(
+        "SELECT a.id, (e.bucket AT TIME ZONE %(tz)s)::date AS day, sum(e.events)::bigint"
+        " FROM activities a JOIN usage_events_hourly e"
+        "   ON e.trial_id = a.trial_id AND e.event_type = a.event_type"
+        " WHERE a.trial_id = %(trial)s AND e.bucket >= date_trunc('hour', %(start)s::timestamptz)"
+        "   AND e.bucket < %(end)s"
+        " GROUP BY 1, 2 ORDER BY 1, 2",
+        {"trial": trial_id, "start": start, "end": end, "tz": ROLLUP_TIMEZONE},
+    ).fetchall()
+    found: dict[int, list[tuple[date, int]]] = {}
+    for activity_id, day, count in rows:
+        found.setdefault(activity_id, []).append((day, int(count)))
+    return found
+
+
+def costs(conn: psycopg.Connection, trial_id: int) -> list[tuple[str, Decimal, bool]]:
+    return [
+        (row[0], row[1], row[2])
+        for row in conn.execute(
+            "SELECT category, amount, recurring FROM trial_costs WHERE trial_id = %s ORDER BY id",
+            (trial_id,),
+        )
+    ]
+
+
+def unit_counts(conn: psycopg.Connection, trial_id: int) -> tuple[int, int, list[str]]:
+    """(units in the trial, units of all care homes in its municipalities, those municipalities)."""
+    row = conn.execute(
+        """
+        WITH municipalities AS (
+            SELECT DISTINCT s.municipality FROM trial_sites ts JOIN sites s ON s.id = ts.site_id
+            WHERE ts.trial_id = %(trial)s)
+        SELECT
+          coalesce(nullif((SELECT count(*) FROM trial_units WHERE trial_id = %(trial)s), 0),
+                   (SELECT count(*) FROM units u JOIN trial_sites ts ON ts.site_id = u.site_id
+                    WHERE ts.trial_id = %(trial)s)),
+          (SELECT count(*) FROM units u JOIN sites s ON s.id = u.site_id
+           WHERE s.municipality IN (SELECT municipality FROM municipalities)),
+          coalesce((SELECT array_agg(municipality ORDER BY municipality) FROM municipalities), '{}')
+        """,
+        {"trial": trial_id},
+    ).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1]), list(row[2])
+
+
+# ------------------------------------------------------------------ coverage, completeness
+class ConsentCoverage(BaseModel):
+    participants: int
+    telemetry_now: int
+    company_dashboards_now: int
+    evaluation_now: int
+    withdrawn: int
+    left: int
+
+
+def consent_coverage(conn: psycopg.Connection, trial_ids: list[int]) -> dict[int, ConsentCoverage]:
+    """Counts only: how many participants, and how many have each scope active now."""
+    rows = conn.execute(
+        """
+        SELECT p.trial_id, count(*),
+          count(*) FILTER (WHERE 'telemetry' = ANY(now_c.scopes)),
+          count(*) FILTER (WHERE 'company_dashboards' = ANY(now_c.scopes)),
+          count(*) FILTER (WHERE 'evaluation' = ANY(now_c.scopes)),
+          count(*) FILTER (WHERE last_c.ended_by = 'withdrawn'),
+          count(*) FILTER (WHERE p.left_at IS NOT NULL)
+        FROM participants p
+        LEFT JOIN consents now_c ON now_c.participant_id = p.id AND now_c.valid_during @> now()
+        LEFT JOIN LATERAL (SELECT c.ended_by FROM consents c WHERE c.participant_id = p.id
+                           ORDER BY c.version DESC LIMIT 1) last_c ON true
+        WHERE p.trial_id = ANY(%s) GROUP BY p.trial_id
+        """,
+        (trial_ids,),
+    ).fetchall()
+    empty = ConsentCoverage(
+        participants=0,
+        telemetry_now=0,
+        company_dashboards_now=0,
+        evaluation_now=0,
+        withdrawn=0,
+        left=0,
+    )
+    found = {trial_id: empty for trial_id in trial_ids}
+    for trial_id, *counts in rows:
+        found[trial_id] = ConsentCoverage(
+            **dict(zip(ConsentCoverage.model_fields, counts, strict=True))
+        )
+    return found
+
+
+class Completeness(BaseModel):
+    readings: int
+    events: int
+    dead_letters: int
+    dead_letters_by_reason: dict[str, int]
+    consent_drops: int
+    gaps_recorded: int | None  # None: this deployment has no gap tracking
+    messages_missing_in_gaps: int | None
+
+
+def completeness(conn: psycopg.Connection, trial_id: int) -> Completeness:
+    counts = conn.execute(
+        "SELECT (SELECT coalesce(sum(readings), 0) FROM usage_readings_daily WHERE trial_id = %(t)s),"
+        " (SELECT coalesce(sum(events), 0) FROM usage_events_daily WHERE trial_id = %(t)s),"
+        " (SELECT coalesce(sum(count), 0) FROM consent_drops WHERE trial_id = %(t)s)",
+        {"t": trial_id},
+    ).fetchone()
+    assert counts is not None
+    # Dead letters carry a device id, not a trial: count those of devices deployed in the trial,
+    # received while deployed.
+    reasons = conn.execute(
+        "SELECT dl.reason, count(*) FROM dead_letters dl WHERE EXISTS ("
+        "  SELECT 1 FROM deployments d WHERE d.trial_id = %s AND d.device_id = dl.device_id"
+        "  AND d.valid_during @> dl.received_at) GROUP BY dl.reason ORDER BY dl.reason",
+        (trial_id,),
+    ).fetchall()
+    gaps: tuple[int | None, int | None] = (None, None)
+    has_gaps = conn.execute("SELECT to_regclass('telemetry_gaps') IS NOT NULL").fetchone()
+    if has_gaps and has_gaps[0]:
+        row = conn.execute(
+            "SELECT count(*), coalesce(sum(gap_size), 0) FROM telemetry_gaps WHERE trial_id = %s",
+            (trial_id,),
+        ).fetchone()
+        assert row is not None
+        gaps = (int(row[0]), int(row[1]))
+    by_reason = {reason: int(n) for reason, n in reasons}
+    return Completeness(
+        readings=int(counts[0]),
+        events=int(counts[1]),
+        dead_letters=sum(by_reason.values()),
+        dead_letters_by_reason=by_reason,
+        consent_drops=int(counts[2]),
+        gaps_recorded=gaps[0],
+        messages_missing_in_gaps=gaps[1],
+    )
+
+
+# ------------------------------------------------------------------------------ portfolio
+class FlowRow(BaseModel):
+    trial_id: int
+    devices_deployed: int
+    devices_online: int
+    readings_last_hour: int
+
+
+def flow(conn: psycopg.Connection) -> dict[int, FlowRow]:
+    """Per trial: devices deployed now, of them seen within 3 expected intervals, readings last hour."""
+    with conn.cursor(row_factory=class_row(FlowRow)) as cur:
+        rows = cur.execute(
+            """
+            SELECT t.id AS trial_id,
+              (SELECT count(*) FROM deployments d
+               WHERE d.trial_id = t.id AND d.valid_during @> now()) AS devices_deployed,
+              (SELECT count(*) FROM deployments d JOIN devices dv ON dv.id = d.device_id
+               JOIN device_types dt ON dt.code = dv.device_type
+               JOIN device_health h ON h.device_id = d.device_id
+               WHERE d.trial_id = t.id AND d.valid_during @> now()
+                 AND h.last_seen_at > now() - greatest(3 * dt.expected_interval,
+                                                       interval '15 minutes')) AS devices_online,
+              (SELECT count(*) FROM telemetry_readings r
+               WHERE r.trial_id = t.id AND r.ts > now() - interval '1 hour') AS readings_last_hour
+            FROM trials t
+            """
+        ).fetchall()
+    return {row.trial_id: row for row in rows}
+
+
+# -------------------------------------------------------------------------------- exports
+EVALUATION_CONSENT = (
+    " AND (x.participant_id IS NULL OR EXISTS (SELECT 1 FROM consents c"
+    " WHERE c.participant_id = x.participant_id AND 'evaluation' = ANY(c.scopes)"
+    " AND c.valid_during @> x.ts))"
+)
+EXPORT_QUERIES = {
+    "readings": (
+        "SELECT x.ts, x.device_id, dv.device_type, x.metric, x.value, x.site_id, x.unit_id,"
+        " x.participant_id FROM telemetry_readings x LEFT JOIN devices dv ON dv.id = x.device_id"
+        " WHERE x.trial_id = %(trial)s" + EVALUATION_CONSENT + " ORDER BY x.ts, x.device_id"
+    ),
+    "events": (
+        "SELECT x.ts, x.device_id, dv.device_type, x.event_type, x.duration_s, x.attrs::text AS attrs,"
+        " x.site_id, x.unit_id, x.participant_id FROM telemetry_events x"
+        " LEFT JOIN devices dv ON dv.id = x.device_id"
+        " WHERE x.trial_id = %(trial)s" + EVALUATION_CONSENT + " ORDER BY x.ts, x.device_id"
+    ),
+    # Observations are of staff, not residents; the free-text note stays out of the export.
+    "observations": (
+        "SELECT o.observed_at, o.activity_id, a.name AS activity, a.event_type, o.phase,"
+        " o.duration_minutes, o.staff_role, o.site_id, o.unit_id"
+        " FROM observations o JOIN activities a ON a.id = o.activity_id"
+        " WHERE o.trial_id = %(trial)s ORDER BY o.observed_at, o.id"
+    ),
+}
+ExportKind = Literal["readings", "events", "observations"]
+
+
+def export_rows(
+    conn: psycopg.Connection, kind: ExportKind, trial_id: int
+) -> Iterator[dict[str, Any]]:
+    """Stream the rows of one export through a server-side cursor (inside the caller's transaction)."""
+    with conn.cursor(name=f"export_{kind}", row_factory=dict_row) as cur:
+        cur.itersize = 5000
+        cur.execute(EXPORT_QUERIES[kind], {"trial": trial_id})
+        yield from cur
+
+
+def export_columns(conn: psycopg.Connection, kind: ExportKind) -> list[str]:
+    cursor = conn.execute("SELECT * FROM (" + EXPORT_QUERIES[kind] + ") q LIMIT 0", {"trial": 0})
+    return [column.name for column in cursor.description or []]
