@@ -38,10 +38,15 @@ class Settings(BaseSettings):
     ingest_metrics_port: int = Field(9108, ge=0, le=65535)
     ingest_batch_size: int = Field(2000, ge=1)
     ingest_batch_seconds: float = Field(0.05, gt=0)
+    # Workers sharing this group split the load; "" subscribes plainly (one worker), which
+    # Mosquitto 2.0 also keeps routing to across its own restart (it does not for shared ones).
+    ingest_share_group: str = Field("ldl-ingest", pattern=r"^[A-Za-z0-9_.-]*$")
+    ingest_session_expiry_seconds: int = Field(7 * 24 * 3600, ge=0)
     mosquitto_password_file: Path | None = None
     mosquitto_acl_file: Path | None = None
     mosquitto_pid_file: Path | None = None
     telemetry_retention_days: int = Field(730, ge=1)
+    rollup_refresh_seconds: float = Field(60, gt=0)
     grafana_url: str | None = None
     grafana_admin_user: str = "admin"
     grafana_admin_password: str | None = None

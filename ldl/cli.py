@@ -58,9 +58,26 @@ def api(
 @app.command()
 def ingest() -> None:
     """Run the MQTT ingest worker: validate, gate, store telemetry."""
-    from ingest.worker import run_worker
+    import threading
 
-    run_worker(_settings())
+    from ingest.worker import run_worker
+    from trials.rollup_scheduler import run_rollup_scheduler
+
+    settings = _settings()
+    # The rollups and retention are kept fresh beside the worker that feeds them.
+    stop = threading.Event()
+    rollups = threading.Thread(
+        target=run_rollup_scheduler,
+        args=(settings, stop, settings.rollup_refresh_seconds),
+        name="ldl-rollups",
+        daemon=True,
+    )
+    rollups.start()
+    try:
+        run_worker(settings)
+    finally:
+        stop.set()
+        rollups.join(timeout=10)
 
 
 @app.command()

@@ -122,7 +122,12 @@ def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
             process.kill()
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM stops the demo as cleanly as Ctrl-C
+
+
 def run_demo(settings: Settings) -> None:
+    signal.signal(signal.SIGTERM, _interrupt)
     started = time.monotonic()
     with _services(settings) as (database_url, mqtt_url):
         applied = apply_migrations(database_url)
@@ -132,7 +137,12 @@ def run_demo(settings: Settings) -> None:
         _say("seeded the demo lab" if seeded else "reusing the demo lab from an earlier run")
         keys = _fresh_demo_keys(database_url)
 
-        env = {**os.environ, "LDL_DATABASE_URL": database_url, "LDL_MQTT_URL": mqtt_url}
+        env = {
+            **os.environ,
+            "LDL_DATABASE_URL": database_url,
+            "LDL_MQTT_URL": mqtt_url,
+            "LDL_ROLLUP_REFRESH_SECONDS": os.environ.get("LDL_ROLLUP_REFRESH_SECONDS", "10"),
+        }
         api_url = f"http://{settings.api_host}:{settings.api_port}"
         processes = [
             _spawn(["api", "--host", settings.api_host, "--port", str(settings.api_port)], env),

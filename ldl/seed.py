@@ -160,9 +160,9 @@ def seed_demo_lab(conn: psycopg.Connection, now: datetime | None = None) -> bool
     }
     gateway = "gw-kongebro-1"
     conn.execute(
-        "INSERT INTO devices (id, kind, device_type, company_id, serial, firmware)"
-        " VALUES (%s, 'gateway', 'gateway', %s, 'GW-0001', '1.4.2')",
-        (gateway, company_ids["SengeSense ApS"]),
+        "INSERT INTO devices (id, kind, device_type, company_id, serial, firmware, registered_at)"
+        " VALUES (%s, 'gateway', 'gateway', %s, 'GW-0001', '1.4.2', %s)",
+        (gateway, company_ids["SengeSense ApS"], baseline_from - timedelta(days=7)),
     )
     for seed in TRIALS:
         _seed_trial(
@@ -272,14 +272,15 @@ def _seed_trial(
         devices = [(f"{seed.device_prefix}-{i:02d}", None) for i in (1, 2)]
     for device_id, wearer in devices:
         conn.execute(
-            "INSERT INTO devices (id, device_type, company_id, gateway_id, serial, firmware)"
-            " VALUES (%s, %s, %s, %s, %s, '2.1.0')",
+            "INSERT INTO devices (id, device_type, company_id, gateway_id, serial, firmware,"
+            " registered_at) VALUES (%s, %s, %s, %s, %s, '2.1.0', %s)",
             (
                 device_id,
                 seed.device_type,
                 company_ids[seed.company],
                 gateway if seed.device_type == "sensor_bed" else None,
                 device_id.upper(),
+                baseline_from - timedelta(days=7),
             ),
         )
         conn.execute(

@@ -241,7 +241,9 @@ def private_mosquitto() -> Iterator[Callable[..., PrivateMosquitto]]:
 
     def start(config: str = "", **files: str) -> PrivateMosquitto:
         directory = Path(tempfile.mkdtemp(prefix="ldl-mosq-"))
-        directory.chmod(0o755)  # mosquitto may drop to its own user and must read the files
+        # Mosquitto started as root drops to its own user, which must read the files and may
+        # write its persistence file here.
+        directory.chmod(0o777)
         port = free_port()
         extra: dict[str, Path] = {}
         for name, content in files.items():
