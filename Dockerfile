@@ -14,8 +14,8 @@ COPY ingest ./ingest
 COPY grafana ./grafana
 COPY ldl ./ldl
 COPY bench ./bench
-RUN pip install . && useradd --system --uid 10001 ldl && mkdir -p /var/lib/ldl \
-    && chown ldl /var/lib/ldl
+RUN pip install . && useradd --system --uid 10001 ldl && mkdir -p /var/lib/ldl /broker-auth \
+    && chown ldl /var/lib/ldl /broker-auth  # a new named volume takes this owner
 USER ldl
 ENV LDL_DATA_DIR=/var/lib/ldl
 ENTRYPOINT ["ldl"]

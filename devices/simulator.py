@@ -112,15 +112,17 @@ def status(ts: datetime, rng: random.Random) -> dict[str, Any]:
 class Publisher:
     """A QoS 1 publisher that never has more than MAX_IN_FLIGHT messages unacknowledged."""
 
-    def __init__(self, mqtt_url: str, prefix: str, client_id: str) -> None:
+    def __init__(
+        self, mqtt_url: str, prefix: str, client_id: str, login: tuple[str, str] | None = None
+    ) -> None:
         parts = urlsplit(mqtt_url)
         self.prefix = prefix
         self._window = threading.BoundedSemaphore(MAX_IN_FLIGHT)
         self._client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311
         )
-        if parts.username:
-            self._client.username_pw_set(parts.username, parts.password)
+        if login or parts.username:
+            self._client.username_pw_set(*(login or (parts.username, parts.password)))
         self._client.max_inflight_messages_set(100)
         self._client.on_publish = lambda *_: self._window.release()
         self._client.connect(parts.hostname or "127.0.0.1", parts.port or 1883)
@@ -146,8 +148,43 @@ class Publisher:
         self._client.loop_stop()
 
 
+class Fleet:
+    """Publishes for many devices: over one connection, or as each device with its own secret."""
+
+    def __init__(self, settings: Settings, secrets: dict[str, str] | None = None) -> None:
+        url, prefix = settings.require_mqtt_url(), settings.mqtt_topic_prefix
+        tag = random.randrange(1 << 30)
+        self._shared = None if secrets else Publisher(url, prefix, f"ldl-simulator-{tag}")
+        self._own = {
+            device_id: Publisher(url, prefix, f"ldl-sim-{device_id}-{tag}", (device_id, secret))
+            for device_id, secret in (secrets or {}).items()
+        }
+
+    def publish(self, device_id: str, channel: str, payload: object) -> None:
+        (self._shared or self._own[device_id]).publish(device_id, channel, payload)
+
+    def close(self) -> None:
+        for publisher in [self._shared, *self._own.values()]:
+            if publisher is not None:
+                publisher.close()
+
+
+def issue_secrets(settings: Settings, devices: list[SimulatedDevice]) -> dict[str, str]:
+    """Give each simulated device a new secret and reload the broker (demo labs only)."""
+    from access.schemas import OPERATOR
+    from devices.broker import configured_paths, sync_broker
+    from devices.service import rotate_secret
+
+    with connection(settings.require_database_url()) as conn:
+        secrets = {d.device_id: rotate_secret(conn, OPERATOR, d.device_id).secret for d in devices}
+    if configured_paths(settings):
+        sync_broker(settings)
+        time.sleep(3)  # the broker rereads its files on SIGHUP, or within 2 s in compose
+    return secrets
+
+
 def backfill(
-    publisher: Publisher,
+    publisher: Fleet,
     devices: list[SimulatedDevice],
     since: datetime,
     until: datetime,
@@ -182,16 +219,18 @@ def run_simulator(
     duration: float | None = None,
     backfill_days: float = 0,
     stop: threading.Event | None = None,
+    as_devices: bool = False,
 ) -> int:
-    """Publish until `duration` passes or `stop` is set; returns the number of messages sent."""
+    """Publish until `duration` passes or `stop` is set; returns the number of messages sent.
+
+    `as_devices`: log in as each device with a newly issued secret, for a broker that enforces
+    the registry's credentials and ACLs (the compose stack). It replaces the devices' secrets,
+    so it is for demo labs only.
+    """
     stop = stop or threading.Event()
     with connection(settings.require_database_url()) as conn:
         devices = load_deployed_devices(conn)
-    publisher = Publisher(
-        settings.require_mqtt_url(),
-        settings.mqtt_topic_prefix,
-        f"ldl-simulator-{random.randrange(1 << 30)}",
-    )
+    publisher = Fleet(settings, issue_secrets(settings, devices) if as_devices else None)
     rng = random.Random()
     sent = 0
     try:

@@ -20,6 +20,8 @@ app = typer.Typer(
 )
 keys_app = typer.Typer(help="Create and revoke API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys", help="Create and revoke API keys for the HTTP API.")
+broker_app = typer.Typer(help="Mosquitto credentials and ACLs.", no_args_is_help=True)
+app.add_typer(broker_app, name="broker", help="Regenerate Mosquitto's password and ACL files.")
 grafana_app = typer.Typer(
     help="Grafana organisations, data sources, dashboards.", no_args_is_help=True
 )
@@ -31,12 +33,19 @@ def _settings(**overrides: object) -> Settings:
 
 
 @app.command()
-def migrate() -> None:
+def migrate(
+    sync_broker: Annotated[
+        bool, typer.Option(help="then write Mosquitto's password and ACL files")
+    ] = False,
+) -> None:
     """Apply database migrations (a no-op when up to date)."""
     from infra.migrate import apply_migrations
 
-    applied = apply_migrations(_settings().require_database_url())
+    settings = _settings()
+    applied = apply_migrations(settings.require_database_url())
     typer.echo(f"applied: {', '.join(applied)}" if applied else "database is up to date")
+    if sync_broker:
+        broker_sync()
 
 
 @app.command()
@@ -87,6 +96,9 @@ def simulate(
     backfill_days: Annotated[
         float, typer.Option(help="first publish this many days of history")
     ] = 0,
+    as_devices: Annotated[
+        bool, typer.Option(help="log in as each device with a new secret (demo labs only)")
+    ] = False,
 ) -> None:
     """Publish simulated telemetry for the deployed devices."""
     import signal
@@ -103,6 +115,7 @@ def simulate(
             duration=duration or None,
             backfill_days=backfill_days,
             stop=stop,
+            as_devices=as_devices,
         )
     except KeyboardInterrupt:
         return
@@ -159,6 +172,18 @@ def keys_revoke(key_id: int) -> None:
     with connection(_settings().require_database_url()) as conn:
         revoke_key(conn, OPERATOR, key_id)
     typer.echo(f"key {key_id} revoked")
+
+
+@broker_app.command("sync")
+def broker_sync() -> None:
+    """Rewrite the broker's password and ACL files from the registry; reload it."""
+    from devices.broker import sync_broker
+
+    result = sync_broker(_settings())
+    reloaded = "broker reloaded" if result.reloaded else "not signalled (no LDL_MOSQUITTO_PID_FILE)"
+    typer.echo(
+        f"{result.accounts} accounts -> {result.password_file}, {result.acl_file}; {reloaded}"
+    )
 
 
 @grafana_app.command("sync")

@@ -20,8 +20,11 @@ def compose_config() -> dict:
     if not shutil.which("docker-compose"):
         pytest.skip("docker-compose is not installed (.ci/run installs it)")
     result = subprocess.run(
-        ["docker-compose", "-f", str(COMPOSE), "config"], capture_output=True, text=True,
-        cwd=ROOT, timeout=60,
+        ["docker-compose", "-f", str(COMPOSE), "config"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr
     return yaml.safe_load(result.stdout)
@@ -53,11 +56,26 @@ def test_every_app_service_runs_a_real_ldl_command_with_real_settings() -> None:
             continue
         words = [w for w in service["command"] if not w.startswith("-")]
         assert " ".join(words[:2]) in commands or words[0] in commands, (name, words)
-        unknown = {k for k in service.get("environment", {}) if k.startswith("LDL_")} - settings_vars
+        unknown = {
+            k for k in service.get("environment", {}) if k.startswith("LDL_")
+        } - settings_vars
         assert not unknown, f"{name} sets variables no setting reads: {unknown}"
 
 
 def test_every_service_has_a_healthcheck_or_is_a_one_shot() -> None:
     config = compose_config()
     for name, service in config["services"].items():
-        assert "healthcheck" in service or service.get("restart") == "no" or name == "simulator", name
+        one_shot = service.get("restart") in ("no", "on-failure")
+        assert "healthcheck" in service or one_shot or name == "simulator", name
+
+
+def test_mosquitto_runs_the_production_config_with_the_registry_files() -> None:
+    config = compose_config()
+    broker = config["services"]["mosquitto"]
+    conf = (ROOT / "deploy" / "mosquitto" / "mosquitto.conf").read_text()
+    env = config["services"]["api"]["environment"]
+    for setting in ("LDL_MOSQUITTO_PASSWORD_FILE", "LDL_MOSQUITTO_ACL_FILE"):
+        assert env[setting] in conf, f"{setting} is not the file mosquitto.conf reads"
+    assert any("/broker-auth" in str(v) for v in broker["volumes"])
+    assert (ROOT / "deploy" / "mosquitto" / "entrypoint.sh").exists()
+    assert "max_queued_messages 5000000" in conf and "persistence true" in conf

@@ -1,0 +1,169 @@
+"""A batch: the routed outcome of some messages, ready to be written in one transaction.
+
+Every message in a batch ends as stored rows, dead letters or consent drops (or a mix, for a
+batch message); the messages are acknowledged together once the transaction has committed.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+import orjson
+
+from devices.health import HealthUpdate
+from devices.payloads import Event, Reading
+from devices.placement import Placement
+from ingest.decode import excerpt
+from ingest.messages import DeadLetter, DeadLetterReason, DeviceMessage, Inbound
+from ingest.registry import ConsentDrop, Refused, Registry
+from ingest.sequences import SeqSeen
+
+
+@dataclass
+class Batch:
+    entries: list[tuple[Inbound, DeviceMessage | DeadLetter]] = field(default_factory=list)
+    readings: list[tuple[Any, ...]] = field(default_factory=list)
+    events: list[tuple[Any, ...]] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    consent_drops: Counter[tuple[date, int, str]] = field(default_factory=Counter)
+    seen: dict[str, datetime] = field(default_factory=dict)  # newest sighting per device
+    statuses: list[HealthUpdate] = field(default_factory=list)
+    seqs: list[SeqSeen] = field(default_factory=list)
+    device_times: list[datetime] = field(default_factory=list)  # one per message, for lag
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    @property
+    def rows(self) -> int:
+        return len(self.readings) + len(self.events)
+
+    @property
+    def consent_dropped(self) -> int:
+        return sum(self.consent_drops.values())
+
+    @property
+    def health_updates(self) -> list[HealthUpdate]:
+        return [*(HealthUpdate(d, ts) for d, ts in self.seen.items()), *self.statuses]
+
+    def add(
+        self, inbound: Inbound, outcome: DeviceMessage | DeadLetter, registry: Registry
+    ) -> None:
+        self.entries.append((inbound, outcome))
+        if isinstance(outcome, DeadLetter):
+            self.dead_letters.append(outcome)
+        else:
+            _route(self, inbound, outcome, registry)
+
+
+def _route(batch: Batch, inbound: Inbound, message: DeviceMessage, registry: Registry) -> None:
+    device_id, received_at = message.device_id, inbound.received_at
+    if not registry.knows(device_id):
+        batch.dead_letters.append(_dead(inbound, message, DeadLetterReason.UNKNOWN_DEVICE, ""))
+        return
+    if message.status is not None:
+        status = message.status
+        refused = registry.check_time(device_id, status.ts, received_at)
+        if refused:
+            batch.dead_letters.append(_dead(inbound, message, refused.reason, f"ts={status.ts}"))
+            return
+        batch.statuses.append(
+            HealthUpdate(device_id, status.ts, status.battery, status.rssi, status.firmware)
+        )
+        _note(batch, message, status.ts, None)
+        return
+    items: tuple[Reading | Event, ...] = message.readings or message.events
+    first = last = items[0].ts
+    for item in items:
+        ts = item.ts
+        if ts < first:
+            first = ts
+        elif ts > last:
+            last = ts
+    span = registry.route_span(device_id, first, last, received_at)
+    if span is not None:  # the common case: one deployment and one consent for the message
+        _store(batch, device_id, span.placement, items, received_at)
+        _note(batch, message, last, span.placement.trial_id)
+        return
+    refusals: Counter[DeadLetterReason] = Counter()
+    first_refused: dict[DeadLetterReason, datetime] = {}
+    accepted_ts: datetime | None = None
+    trial_id: int | None = None
+    for item in items:
+        route = registry.route(device_id, item.ts, received_at)
+        if isinstance(route, Refused):
+            refusals[route.reason] += 1
+            first_refused.setdefault(route.reason, item.ts)
+            continue
+        accepted_ts = item.ts if accepted_ts is None else max(accepted_ts, item.ts)
+        if isinstance(route, ConsentDrop):
+            batch.consent_drops[(item.ts.date(), route.trial_id, route.reason)] += 1
+            trial_id = trial_id or route.trial_id
+            continue
+        trial_id = trial_id or route.placement.trial_id
+        _store(batch, device_id, route.placement, (item,), received_at)
+    for reason, count in refusals.items():
+        detail = f"{count} of {len(items)} {message.channel}; first ts={first_refused[reason]}"
+        batch.dead_letters.append(_dead(inbound, message, reason, detail))
+    if accepted_ts is not None:
+        _note(batch, message, accepted_ts, trial_id)
+    elif message.seqs:
+        _note(batch, message, items[0].ts, None, seen=False)
+
+
+def _store(
+    batch: Batch,
+    device_id: str,
+    placement: Placement,
+    items: tuple[Reading | Event, ...],
+    received_at: datetime,
+) -> None:
+    """Rows for items that all belong to `placement` (routing and consent already decided)."""
+    trial_id, site_id = placement.trial_id, placement.site_id
+    unit_id, participant_id = placement.unit_id, placement.participant_id
+    for item in items:
+        if isinstance(item, Reading):
+            batch.readings.append(
+                (
+                    item.ts, device_id, item.metric, item.value,
+                    trial_id, site_id, unit_id, participant_id, item.seq, received_at,
+                )
+            )  # fmt: skip
+        else:
+            attrs = orjson.dumps(item.attrs).decode() if item.attrs else None
+            batch.events.append(
+                (
+                    item.ts, device_id, item.type, item.duration_s, attrs,
+                    trial_id, site_id, unit_id, participant_id, item.seq, received_at,
+                )
+            )  # fmt: skip
+
+
+def _note(
+    batch: Batch, message: DeviceMessage, ts: datetime, trial_id: int | None, seen: bool = True
+) -> None:
+    """Record the sighting (health), the sequence numbers (gaps) and the device time (lag)."""
+    if seen:
+        previous = batch.seen.get(message.device_id)
+        if previous is None or previous < ts:
+            batch.seen[message.device_id] = ts
+        batch.device_times.append(ts)
+    for seq in message.seqs:
+        batch.seqs.append(SeqSeen(message.device_id, message.channel.value, seq, trial_id, ts))
+
+
+def _dead(
+    inbound: Inbound, message: DeviceMessage, reason: DeadLetterReason, detail: str
+) -> DeadLetter:
+    return DeadLetter(
+        topic=inbound.topic,
+        device_id=message.device_id,
+        reason=reason,
+        detail=detail,
+        excerpt=excerpt(inbound.payload),
+        payload_size=len(inbound.payload),
+        received_at=inbound.received_at,
+    )

@@ -1,0 +1,171 @@
+"""Write one batch in one transaction; retry through database outages; isolate poison messages.
+
+A lost connection is retried with backoff until it works (or the worker is told to stop): the
+batch stays unacknowledged meanwhile, so the broker holds the rest (back-pressure). Any other
+database error is a message the database refuses (e.g. a NUL character inside `attrs`): the batch
+is then written one message at a time and the refused one becomes a dead letter.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import psycopg
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exponential_jitter
+from tenacity.stop import stop_base
+
+from devices.health import record_health
+from infra.db import connect
+from infra.errors import ConfigError
+from ingest import metrics, repository
+from ingest.batch import Batch
+from ingest.decode import excerpt
+from ingest.messages import DeadLetter, DeadLetterReason
+from ingest.registry import Registry
+from ingest.sequences import record_sequences
+
+log = logging.getLogger(__name__)
+
+TRANSIENT = (psycopg.OperationalError, psycopg.InterfaceError, ConfigError)
+
+
+class Stopped(Exception):
+    """The worker was told to stop while the database was still away."""
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    readings: int
+    events: int
+    gaps: int
+
+    def __add__(self, other: Written) -> Written:
+        return Written(
+            self.readings + other.readings, self.events + other.events, self.gaps + other.gaps
+        )
+
+
+class BatchWriter:
+    def __init__(self, database_url: str) -> None:
+        self._url = database_url
+        self._conn: psycopg.Connection | None = None
+        self.stop_deadline: float | None = None  # monotonic; set when stopping
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def write(self, batch: Batch, registry: Registry) -> Written:
+        """Commit the batch, retrying transient failures; raises Stopped if told to give up."""
+
+        retrying = Retrying(
+            retry=retry_if_exception_type(TRANSIENT),
+            wait=wait_exponential_jitter(multiplier=0.05, max=2.0, jitter=0.05),
+            stop=_PastDeadline(self),
+            before_sleep=self._before_retry,
+            reraise=True,
+        )
+        try:
+            for attempt in retrying:
+                with attempt:
+                    return self._write_isolating_poison(batch, registry)
+        except TRANSIENT as exc:
+            raise Stopped(str(exc)) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _before_retry(self, state: object) -> None:
+        metrics.DATABASE_RETRIES.inc()
+        log.warning("database write failed; retrying: %s", getattr(state, "outcome", None))
+        self.close()
+
+    def _connection(self) -> psycopg.Connection:
+        if self._conn is None or self._conn.closed:
+            self._conn = connect(self._url)
+            repository.create_stage_tables(self._conn)
+        return self._conn
+
+    def _write_isolating_poison(self, batch: Batch, registry: Registry) -> Written:
+        try:
+            return self._commit(batch)
+        except TRANSIENT:
+            raise
+        except psycopg.Error as exc:
+            if len(batch) == 1:
+                return self._commit(_as_storage_error(batch, registry, exc))
+            log.warning("batch refused by the database (%s); writing messages one by one", exc)
+            self._rollback()
+            totals = Written(0, 0, 0)
+            for inbound, outcome in batch.entries:
+                single = Batch()
+                single.add(inbound, outcome, registry)
+                totals += self._write_isolating_poison(single, registry)
+            return totals
+
+    def _rollback(self) -> None:
+        if self._conn is not None and not self._conn.closed:
+            self._conn.rollback()
+
+    def _commit(self, batch: Batch) -> Written:
+        conn = self._connection()
+        try:
+            readings = repository.insert_readings(conn, batch.readings)
+            events = repository.insert_events(conn, batch.events)
+            if batch.dead_letters:
+                repository.insert_dead_letters(conn, (_dead_row(d) for d in batch.dead_letters))
+            if batch.consent_drops:
+                repository.add_consent_drops(conn, dict(batch.consent_drops))
+            gaps = record_sequences(conn, batch.seqs)
+            if batch.seen or batch.statuses:
+                record_health(conn, batch.health_updates)
+            conn.commit()
+        except BaseException:
+            if not conn.closed:
+                try:
+                    conn.rollback()
+                except psycopg.Error:
+                    self.close()
+            raise
+        return Written(readings, events, gaps)
+
+
+class _PastDeadline(stop_base):
+    """Retry for ever while running; once stopping, only until the writer's stop deadline."""
+
+    def __init__(self, writer: BatchWriter) -> None:
+        self._writer = writer
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        deadline = self._writer.stop_deadline
+        return deadline is not None and time.monotonic() > deadline
+
+
+def _dead_row(dead: DeadLetter) -> tuple[object, ...]:
+    return (
+        dead.received_at,
+        dead.topic,
+        dead.device_id,
+        dead.reason.value,
+        dead.detail,
+        dead.excerpt,
+        dead.payload_size,
+    )
+
+
+def _as_storage_error(batch: Batch, registry: Registry, exc: psycopg.Error) -> Batch:
+    """The one message the database refused, as a dead letter instead."""
+    inbound, outcome = batch.entries[0]
+    dead = DeadLetter(
+        topic=inbound.topic,
+        device_id=getattr(outcome, "device_id", None),
+        reason=DeadLetterReason.STORAGE_ERROR,
+        detail=str(exc).splitlines()[0][:500] if str(exc) else type(exc).__name__,
+        excerpt=outcome.excerpt if isinstance(outcome, DeadLetter) else excerpt(inbound.payload),
+        payload_size=len(inbound.payload),
+        received_at=inbound.received_at,
+    )
+    replacement = Batch()
+    replacement.add(inbound, dead, registry)
+    return replacement

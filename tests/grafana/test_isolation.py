@@ -1,0 +1,134 @@
+"""Isolation holds in the database: logged in as company A's role, only A's views answer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import psycopg
+import pytest
+
+from grafana.roles import (
+    OWNER_ROLE,
+    company_schema,
+    drop_company_access,
+    provision_company_roles,
+    scram_verifier,
+)
+from infra.migrate import timescale_enabled
+from tests.grafana.conftest import A_CONSENTED_EVENTS, A_ROOM_EVENTS, Seed
+
+FORBIDDEN = [
+    "public.trials",
+    "public.participants",
+    "public.consents",
+    "public.telemetry_readings",
+    "public.telemetry_events",
+    "public.usage_events_hourly",
+    "public.device_health_status",
+    "public.companies",
+    "ldl_grafana.usage_hourly",
+    "grafana_coordinator.trial_portfolio",
+    "ldl_grafana_private.role_credentials",
+]
+
+
+@pytest.fixture
+def company_a(seed: Seed, login: Callable[[str, str], psycopg.Connection]) -> psycopg.Connection:
+    access = seed.access.companies[0]
+    assert access.company_id == seed.company_a
+    return login(access.login.role, access.login.password)
+
+
+def test_company_role_reads_its_own_rows_and_none_of_another_company(
+    seed: Seed, company_a: psycopg.Connection
+) -> None:
+    def count(query: str) -> int:
+        row = company_a.execute(query).fetchone()
+        return int(row[0])
+
+    assert count("SELECT sum(events) FROM usage_hourly") == A_CONSENTED_EVENTS + A_ROOM_EVENTS
+    assert count(f"SELECT count(*) FROM usage_hourly WHERE trial_id = {seed.trial_b}") == 0
+    assert count(f"SELECT count(*) FROM trial_info WHERE trial_id = {seed.trial_b}") == 0
+    assert count("SELECT count(*) FROM device_health WHERE device_id = 'bed-b1'") == 0
+    assert count("SELECT count(DISTINCT company_id) FROM usage_daily") == 1
+
+
+@pytest.mark.parametrize("relation", FORBIDDEN)
+def test_company_role_is_refused_base_tables_and_other_schemas(
+    company_a: psycopg.Connection, relation: str
+) -> None:
+    with pytest.raises(psycopg.errors.InsufficientPrivilege, match="permission denied"):
+        company_a.execute(f"SELECT 1 FROM {relation} LIMIT 1")
+
+
+def test_company_role_cannot_read_another_companys_schema_or_become_the_owner(
+    seed: Seed, company_a: psycopg.Connection
+) -> None:
+    other = company_schema(seed.company_b)
+    with pytest.raises(psycopg.errors.InsufficientPrivilege, match="permission denied"):
+        company_a.execute(f"SELECT * FROM {other}.usage_hourly")
+    with pytest.raises(psycopg.errors.InsufficientPrivilege, match="permission denied"):
+        company_a.execute(f"SET ROLE {OWNER_ROLE}")
+    with pytest.raises(psycopg.errors.InsufficientPrivilege, match="permission denied"):
+        company_a.execute("CREATE VIEW sneaky AS SELECT 1")
+    row = company_a.execute(
+        "SELECT pg_has_role(current_user, %s, 'MEMBER'), current_setting('search_path')",
+        (OWNER_ROLE,),
+    ).fetchone()
+    assert row == (False, company_schema(seed.company_a))
+
+
+@pytest.mark.timescale
+def test_company_role_has_no_way_into_timescale_chunks(
+    admin: psycopg.Connection, seed: Seed, company_a: psycopg.Connection
+) -> None:
+    if not timescale_enabled(admin):
+        pytest.skip("TimescaleDB is not installed here")
+    row = company_a.execute(
+        "SELECT has_schema_privilege(current_user, '_timescaledb_internal', 'USAGE')"
+    ).fetchone()
+    assert row == (False,)
+    chunks = admin.execute(
+        "SELECT format('%I.%I', chunk_schema, chunk_name) FROM timescaledb_information.chunks"
+    ).fetchall()
+    assert chunks, "the seeded telemetry must have made chunks"
+    for (chunk,) in chunks:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="permission denied"):
+            company_a.execute(f"SELECT 1 FROM {chunk} LIMIT 1")
+
+
+def test_password_is_stored_as_a_scram_verifier_of_the_data_sources_password(
+    admin: psycopg.Connection, seed: Seed
+) -> None:
+    login = seed.access.companies[0].login
+    row = admin.execute(
+        "SELECT rolpassword FROM pg_authid WHERE rolname = %s", (login.role,)
+    ).fetchone()
+    verifier = row[0]
+    iterations, salt = verifier.split("$")[1].split(":")
+    import base64
+
+    assert verifier == scram_verifier(
+        login.password, salt=base64.b64decode(salt), iterations=int(iterations)
+    )
+
+
+def test_provisioning_twice_changes_nothing_and_removal_closes_the_door(
+    admin: psycopg.Connection, db_url: str, seed: Seed
+) -> None:
+    again = provision_company_roles(admin)
+    admin.commit()
+    assert again.changes == ()
+    assert again.companies == seed.access.companies
+
+    login = seed.access.companies[1].login
+    drop_company_access(admin, seed.company_b)
+    admin.commit()
+    from tests.grafana.conftest import login_url
+
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(login_url(db_url, login.role, login.password)).close()
+    row = admin.execute(
+        "SELECT count(*) FROM pg_namespace WHERE nspname = %s", (company_schema(seed.company_b),)
+    ).fetchone()
+    assert row == (0,)

@@ -1,0 +1,74 @@
+"""The payload contract: published schemas match the models; decoding refuses what it must."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from devices.payloads import SCHEMAS_DIR, rendered_schema_files
+from ingest.decode import decode, parse_topic
+from ingest.messages import Channel, DeadLetter, DeviceMessage, Inbound
+from ingest.sequences import SeqSeen, find_gaps
+
+NOW = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def test_committed_schema_files_equal_the_generated_ones() -> None:
+    rendered = rendered_schema_files()
+    committed = {path.name: path.read_bytes() for path in SCHEMAS_DIR.glob("*.json")}
+    assert committed == rendered, "run `python -m devices.payloads` and commit devices/payload_schemas/"
+
+
+def test_topics_are_prefix_device_channel() -> None:
+    assert parse_topic("ldl/v1/bed-1/readings", "ldl/v1") == ("bed-1", Channel.READINGS)
+    assert parse_topic("ldl/v1/bed 1/readings", "ldl/v1") is None
+    assert parse_topic("ldl/v1/bed-1/readings/x", "ldl/v1") is None
+    assert parse_topic("other/bed-1/status", "ldl/v1") is None
+
+
+def _decode(payload: bytes, channel: str = "readings") -> DeviceMessage | DeadLetter:
+    return decode(Inbound(f"ldl/v1/bed-1/{channel}", payload, 1, 1, NOW, 0), "ldl/v1")
+
+
+@pytest.mark.parametrize(
+    ("payload", "count"),
+    [
+        (b'{"ts": 1772323200000, "metric": "hr", "value": 60, "seq": 3}', 1),
+        (b'{"readings": [{"ts": "2026-03-01T01:00:00+01:00", "metric": "hr", "value": 1}]}', 1),
+        (b'[{"bn": "b:", "bt": 1772323200, "n": "t", "v": 20}, {"n": "u", "vb": false}]', 2),
+    ],
+)
+def test_readings_decode_in_every_format(payload: bytes, count: int) -> None:
+    message = _decode(payload)
+    assert isinstance(message, DeviceMessage)
+    assert len(message.readings) == count
+    assert message.readings[0].ts == NOW
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (b'{"ts": 1772323200000, "metric": "hr", "value": true}', "schema_violation"),
+        (b'{"ts": 1772323200000.5, "metric": "hr", "value": 1}', "schema_violation"),
+        (b'{"ts": 1772323200000, "metric": "hr", "value": Infinity}', "non_finite"),
+        (b'[{"n": "t", "t": 5, "v": 1}]', "schema_violation"),  # relative to "now"
+        (b'[{"bn": "b:", "bt": 1772323200, "n": "s", "vs": "on"}]', "schema_violation"),
+        (b'[{"bn": "b:", "bt": 1772323200, "n": "t", "v": 1, "x_": 1}]', "schema_violation"),
+        (b"\xff\xfe", "malformed_json"),
+    ],
+)
+def test_bad_payloads_become_dead_letters(payload: bytes, reason: str) -> None:
+    dead = _decode(payload)
+    assert isinstance(dead, DeadLetter)
+    assert dead.reason == reason
+
+
+def test_gaps_are_forward_jumps_only() -> None:
+    seen = [SeqSeen("d", "readings", seq, 1, NOW) for seq in (5, 6, 9, 7, 12)]
+    gaps, last = find_gaps(4, seen)
+    assert [(g["expected_seq"], g["received_seq"], g["gap_size"]) for g in gaps] == [
+        (8, 9, 1),
+        (10, 12, 2),
+    ]
+    assert last == 12
