@@ -17,7 +17,9 @@ NOW = datetime(2026, 3, 1, tzinfo=UTC)
 def test_committed_schema_files_equal_the_generated_ones() -> None:
     rendered = rendered_schema_files()
     committed = {path.name: path.read_bytes() for path in SCHEMAS_DIR.glob("*.json")}
-    assert committed == rendered, "run `python -m devices.payloads` and commit devices/payload_schemas/"
+    assert committed == rendered, (
+        "run `python -m devices.payloads` and commit devices/payload_schemas/"
+    )
 
 
 def test_topics_are_prefix_device_channel() -> None:

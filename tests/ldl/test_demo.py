@@ -31,7 +31,10 @@ class Demo:
         self.output: list[str] = []
         self.process = subprocess.Popen(
             [sys.executable, "-m", "ldl", "demo", "--port", str(port)],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         self._reader = threading.Thread(target=self._read, name="demo-output", daemon=True)
         self._reader.start()
