@@ -10,7 +10,7 @@ import pytest
 from infra.errors import ConfigError
 from infra.settings import load_settings
 
-COMMANDS = ("migrate", "api", "ingest", "simulate", "seed", "demo", "keys", "grafana")
+COMMANDS = ("migrate", "api", "ingest", "simulate", "seed", "demo", "keys", "broker", "grafana")
 
 
 def ldl(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
