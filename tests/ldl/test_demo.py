@@ -12,6 +12,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -84,6 +85,7 @@ def test_demo_comes_up_with_seeded_trials_stores_telemetry_and_stops_cleanly(
     demo = Demo(data_dir, port)
     try:
         database_url = demo.value_after("database ")
+        broker_port = demo.value_after("MQTT broker ").rsplit(":", 1)[1]
         coordinator = demo.value_after("coordinator ")
         company = demo.value_after("(SengeSense ApS) ")
         demo.wait_for("Ctrl-C stops everything")
@@ -108,6 +110,35 @@ def test_demo_comes_up_with_seeded_trials_stores_telemetry_and_stops_cleanly(
             assert refused == []
             dropped = conn.execute("SELECT sum(count) FROM consent_drops").fetchone()[0]
             assert dropped and dropped > 0  # the resident without consent is never stored
+
+            # The README's device-maker example, against the demo's broker.
+            if shutil.which("mosquitto_pub"):
+                now = datetime.now(UTC).isoformat(timespec="seconds")
+                reading = f'{{"ts": "{now}", "metric": "readme_check", "value": 62}}'
+                subprocess.run(
+                    [
+                        "mosquitto_pub",
+                        "-p",
+                        broker_port,
+                        "-q",
+                        "1",
+                        "-t",
+                        "ldl/v1/bed-kb-01/readings",
+                        "-m",
+                        reading,
+                    ],
+                    check=True,
+                    timeout=10,
+                )
+                deadline = time.monotonic() + 10
+                found = 0
+                while time.monotonic() < deadline and not found:
+                    found = conn.execute(
+                        "SELECT count(*) FROM telemetry_readings WHERE metric = 'readme_check'"
+                    ).fetchone()[0]
+                    time.sleep(0.2)
+                refused = conn.execute("SELECT reason, detail FROM dead_letters").fetchall()
+                assert found == 1, refused
     finally:
         code = demo.stop()
     assert code == 0, "\n".join(demo.output[-30:])
