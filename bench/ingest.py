@@ -58,6 +58,7 @@ METRICS = tuple(f"metric_{m}" for m in range(10))  # ten sensors on each device
 WINDOW = 20_000  # unacknowledged QoS 1 publishes (paho's ids are 16-bit; FACTS.md)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 STORED_SAMPLE = 'ldl_ingest_readings_stored_total{kind="reading"}'
+STORED_QUERY = "name[]=ldl_ingest_readings_stored_total"
 POLL_SECONDS = 0.05  # the clock's resolution; one scrape of the worker's metrics each
 PACED_SHARE = 0.8  # the latency runs publish at this share of the measured peak rate
 PACED_SECONDS = 10
@@ -357,7 +358,9 @@ def _count(conn: psycopg.Connection) -> int:
 def _stored_so_far(port: int) -> float:
     """The worker's committed readings, from one line of its metrics (0 before it serves them)."""
     try:
-        with urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        # Only that metric (`name[]`): a full scrape every 50 ms would cost the measured worker
+        # ~10 % of its Python time (the process collector reads /proc on each).
+        with urlopen(f"http://127.0.0.1:{port}/metrics?{STORED_QUERY}", timeout=5) as response:
             for line in response.read().decode().splitlines():
                 if line.startswith(STORED_SAMPLE):
                     return float(line.rsplit(" ", 1)[1])
@@ -508,7 +511,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
     n = lambda count: max(1000, int(count * args.scale))  # noqa: E731
     rows_per_batch = ROWS_PER_MESSAGE_BATCH * Settings().ingest_batch_size
-    results: dict[str, Any] = {"machine": machine()}
+    results: dict[str, Any] = {"machine": machine(), "load_average_before": os.getloadavg()}
     with lossless_broker() as broker, scratch_database("ldl_bench") as url:
         devices = seed_registry(url)
         print("raw pass-through (MQTT 5, as the worker connects) …", flush=True)
@@ -530,6 +533,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 results[f"{name}_paced"] = our_worker(
                     broker, url, devices, max(500, int(rate * PACED_SECONDS)), per_message, rate
                 )
+    results["load_average_after"] = os.getloadavg()
     passthrough = results["raw_passthrough"]["messages_per_s"]
     ceiling = results["raw_db_ceiling"]["rows_per_s"]
     naive = results["naive_ingest"]["messages_per_s"]
@@ -603,6 +607,38 @@ def summary(results: dict[str, Any]) -> str:
         f"\nPeak runs: the publisher outruns the worker, so their latency is queueing in the"
         f" broker; the paced runs show latency at a sustainable rate. Single: {single['seconds']} s,"
         f" batched: {batched['seconds']} s. Full figures: bench/results/ingest.json.\n"
+        + caveat(results)
+    )
+
+
+def caveat(results: dict[str, Any]) -> str:
+    """The paragraph to read before quoting: how loaded the machine was, and what limits what."""
+    t = results["targets"]
+    before, after = results["load_average_before"], results["load_average_after"]
+    missed = [
+        name
+        for name, ok in (
+            ("single ≥ 0.75 × pass-through", t["single_vs_passthrough"] >= 0.75),
+            ("batched ≥ 100,000 readings/s", t["batched_readings_per_s"] >= 100_000),
+            ("batched ≥ 0.5 × database ceiling", t["batched_vs_db_ceiling"] >= 0.5),
+            ("single ≥ 5 × naive", t["single_vs_naive"] >= 5),
+        )
+        if not ok
+    ]
+    verdict = (
+        f"Not met in this run: {'; '.join(missed)}." if missed else "Every target met in this run."
+    )
+    return (
+        f"\nCaveat (read before quoting): one run on a shared 2-core machine (1-minute load"
+        f" average {before[0]:.1f} at the start, {after[0]:.1f} at the end; other test suites may"
+        " have run alongside); broker, publisher, worker and PostgreSQL compete for the same two"
+        " cores, and repeated runs of the same code vary by ±15 % or more (the pass-through"
+        f" itself varies most). {verdict} Single-reading messages are bound by paho's per-packet"
+        " cost (MQTT 5 decoding, a select() and three recv() per packet) in the publisher and"
+        " the worker alike, so single ≥ 5 × naive asks for the worker to run at the pass-through"
+        " rate; batched messages are bound by PostgreSQL's COPY and index maintenance (3 indexes)"
+        " plus the worker's one Python process (JSON parsing, the readings fast path, routing,"
+        " COPY rows) sharing the CPU with it.\n"
     )
 
 

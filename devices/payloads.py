@@ -38,7 +38,7 @@ _NUMERIC_STRING = re.compile(r"^[+-]?\d+(\.\d*)?$")
 SCHEMAS_DIR = Path(__file__).parent / "payload_schemas"
 
 
-def _device_time(value: object) -> object:
+def device_time(value: object) -> object:
     """RFC 3339 with an offset, or integer epoch milliseconds; always returned in UTC."""
     if type(value) is int:  # the common case first (type(True) is bool): one call per reading
         try:
@@ -67,7 +67,7 @@ def _device_time(value: object) -> object:
 
 DeviceTime = Annotated[
     datetime,
-    BeforeValidator(_device_time),
+    BeforeValidator(device_time),
     WithJsonSchema(
         {
             "anyOf": [

@@ -14,7 +14,6 @@ from typing import Any
 import orjson
 
 from devices.health import HealthUpdate
-from devices.payloads import Event, Reading
 from devices.placement import Placement
 from ingest.decode import excerpt
 from ingest.messages import DeadLetter, DeadLetterReason, DeviceMessage, Inbound
@@ -75,71 +74,71 @@ def _route(batch: Batch, inbound: Inbound, message: DeviceMessage, registry: Reg
         )
         _note(batch, message, status.ts, None)
         return
-    items: tuple[Reading | Event, ...] = message.readings or message.events
-    first = last = items[0].ts
-    for item in items:
-        ts = item.ts
-        if ts < first:
-            first = ts
-        elif ts > last:
-            last = ts
+    if message.readings:
+        stamps = [reading[0] for reading in message.readings]
+    else:
+        stamps = [event.ts for event in message.events]
+    first, last = min(stamps), max(stamps)
     span = registry.route_span(device_id, first, last, received_at)
     if span is not None:  # the common case: one deployment and one consent for the message
-        _store(batch, device_id, span.placement, items, received_at)
+        _store(batch, message, span.placement, received_at)
         _note(batch, message, last, span.placement.trial_id)
         return
     refusals: Counter[DeadLetterReason] = Counter()
     first_refused: dict[DeadLetterReason, datetime] = {}
     accepted_ts: datetime | None = None
     trial_id: int | None = None
-    for item in items:
-        route = registry.route(device_id, item.ts, received_at)
+    for index, ts in enumerate(stamps):
+        route = registry.route(device_id, ts, received_at)
         if isinstance(route, Refused):
             refusals[route.reason] += 1
-            first_refused.setdefault(route.reason, item.ts)
+            first_refused.setdefault(route.reason, ts)
             continue
-        accepted_ts = item.ts if accepted_ts is None else max(accepted_ts, item.ts)
+        accepted_ts = ts if accepted_ts is None else max(accepted_ts, ts)
         if isinstance(route, ConsentDrop):
-            batch.consent_drops[(item.ts.date(), route.trial_id, route.reason)] += 1
+            batch.consent_drops[(ts.date(), route.trial_id, route.reason)] += 1
             trial_id = trial_id or route.trial_id
             continue
         trial_id = trial_id or route.placement.trial_id
-        _store(batch, device_id, route.placement, (item,), received_at)
+        _store(batch, message, route.placement, received_at, index)
     for reason, count in refusals.items():
-        detail = f"{count} of {len(items)} {message.channel}; first ts={first_refused[reason]}"
+        detail = f"{count} of {len(stamps)} {message.channel}; first ts={first_refused[reason]}"
         batch.dead_letters.append(_dead(inbound, message, reason, detail))
     if accepted_ts is not None:
         _note(batch, message, accepted_ts, trial_id)
     elif message.seqs:
-        _note(batch, message, items[0].ts, None, seen=False)
+        _note(batch, message, stamps[0], None, seen=False)
 
 
 def _store(
     batch: Batch,
-    device_id: str,
+    message: DeviceMessage,
     placement: Placement,
-    items: tuple[Reading | Event, ...],
     received_at: datetime,
+    index: int | None = None,
 ) -> None:
-    """Rows for items that all belong to `placement` (routing and consent already decided)."""
-    trial_id, site_id = placement.trial_id, placement.site_id
+    """Rows for the message's items, or only item `index` (routing and consent decided)."""
+    device_id, trial_id, site_id = message.device_id, placement.trial_id, placement.site_id
     unit_id, participant_id = placement.unit_id, placement.participant_id
-    for item in items:
-        if isinstance(item, Reading):
-            batch.readings.append(
-                (
-                    item.ts, device_id, item.metric, item.value,
-                    trial_id, site_id, unit_id, participant_id, item.seq, received_at,
-                )
-            )  # fmt: skip
-        else:
-            attrs = orjson.dumps(item.attrs).decode() if item.attrs else None
-            batch.events.append(
-                (
-                    item.ts, device_id, item.type, item.duration_s, attrs,
-                    trial_id, site_id, unit_id, participant_id, item.seq, received_at,
-                )
-            )  # fmt: skip
+    if message.readings:
+        readings = message.readings if index is None else message.readings[index : index + 1]
+        batch.readings.extend(
+            [
+                (ts, device_id, metric, value,
+                 trial_id, site_id, unit_id, participant_id, seq, received_at)
+                for ts, metric, value, seq in readings
+            ]
+        )  # fmt: skip
+        return
+    events = message.events if index is None else message.events[index : index + 1]
+    for event in events:
+        attrs = orjson.dumps(event.attrs).decode() if event.attrs else None
+        batch.events.append(
+            (
+                event.ts, device_id, event.type, event.duration_s, attrs,
+                trial_id, site_id, unit_id, participant_id, event.seq, received_at,
+            )
+        )  # fmt: skip
 
 
 def _note(

@@ -45,7 +45,7 @@ def test_readings_decode_in_every_format(payload: bytes, count: int) -> None:
     message = _decode(payload)
     assert isinstance(message, DeviceMessage)
     assert len(message.readings) == count
-    assert message.readings[0].ts == NOW
+    assert message.readings[0][0] == NOW  # (ts, metric, value, seq)
 
 
 @pytest.mark.parametrize(
