@@ -180,5 +180,8 @@ def _print_welcome(
     _say("  try:")
     _say(f"    curl -s -H 'Authorization: Bearer {coordinator}' {api_url}/trials")
     _say(f"    curl -s -H 'Authorization: Bearer {coordinator}' {api_url}/trials/1/time-saved")
-    _say(f"    open {api_url}/trials/1/report  (with the key; see the README)")
+    _say(
+        f"    curl -s -H 'Authorization: Bearer {coordinator}' {api_url}/trials/1/report"
+        " -o report.html   # then open report.html"
+    )
     _say("  Ctrl-C stops everything.")
