@@ -179,8 +179,43 @@ def issue_secrets(settings: Settings, devices: list[SimulatedDevice]) -> dict[st
         secrets = {d.device_id: rotate_secret(conn, OPERATOR, d.device_id).secret for d in devices}
     if configured_paths(settings):
         sync_broker(settings)
-        time.sleep(3)  # the broker rereads its files on SIGHUP, or within 2 s in compose
+    if secrets:
+        device_id, secret = next(iter(secrets.items()))
+        _wait_until_accepted(settings.require_mqtt_url(), device_id, secret)
     return secrets
+
+
+def _wait_until_accepted(mqtt_url: str, username: str, password: str, timeout: float = 30) -> None:
+    """Wait until the broker has reread its files and accepts the new secret.
+
+    The broker rereads them on SIGHUP (or within 2 s in the compose stack); a client that logs in
+    before that is refused, so every simulated device would start with a reconnect backoff.
+    """
+    parts = urlsplit(mqtt_url)
+    deadline = time.monotonic() + timeout
+    accepted = threading.Event()
+
+    def on_connect(client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        if not reason.is_failure:
+            accepted.set()
+
+    while True:
+        probe = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"ldl-sim-probe-{username}")
+        probe.username_pw_set(username, password)
+        probe.on_connect = on_connect
+        try:
+            probe.connect(parts.hostname or "127.0.0.1", parts.port or 1883)
+            probe.loop_start()
+            if accepted.wait(1):
+                return
+        except OSError:
+            pass
+        finally:
+            probe.disconnect()
+            probe.loop_stop()
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the broker does not accept {username}'s new secret")
+        time.sleep(0.5)
 
 
 def backfill(
