@@ -17,6 +17,7 @@ from psycopg.rows import class_row, dict_row
 from pydantic import BaseModel
 
 from infra.migrate import timescale_enabled
+from trials import trial_rollup
 
 ROLLUP_TIMEZONE = "Europe/Copenhagen"
 ROLLUP_LOCK = 6_000_006  # serialises refresh and purge, so an erase cannot race a refresh
@@ -143,7 +144,14 @@ def refresh_rollups(conn: psycopg.Connection) -> int:
     transaction block).
     """
     if timescale_enabled(conn):
-        return _refresh_continuous_aggregates(conn)
+        redone = _refresh_continuous_aggregates(conn)
+        recent = conn.execute("SELECT now() - interval '4 days'").fetchone()
+        assert recent is not None
+        trial_rollup.recompute(
+            conn,
+            [*trial_rollup.recent_pairs(conn, recent[0]), *trial_rollup.take_queued_pairs(conn)],
+        )
+        return redone
     conn.execute("SELECT pg_advisory_xact_lock(%s)", (ROLLUP_LOCK,))
     # Enough memory to hash-aggregate a slice (tens of thousands of groups) without spilling.
     conn.execute("SET LOCAL work_mem = '64MB'")
@@ -152,9 +160,11 @@ def refresh_rollups(conn: psycopg.Connection) -> int:
     ).fetchone()
     since = row[0] if row else None
     redone = 0
+    trial_hours: list[Any] = []
     for stem, raw, extra, count in ROLLUPS:
         hours = _affected_hours(conn, raw, since)
         redone += len(hours)
+        trial_hours += hours
         _recompute(conn, raw, f"{stem}_hourly", extra, count, "hour", hours)
         days = conn.execute(
             "SELECT DISTINCT t, date_trunc('day', b, %(tz)s)"
@@ -166,6 +176,7 @@ def refresh_rollups(conn: psycopg.Connection) -> int:
             },
         ).fetchall()
         _recompute(conn, f"{stem}_hourly", f"{stem}_daily", extra, count, "day", days)
+    trial_rollup.recompute(conn, [*trial_hours, *trial_rollup.take_queued_pairs(conn)])
     conn.execute(
         "INSERT INTO rollup_watermarks (name, received_until) VALUES ('usage', now())"
         " ON CONFLICT (name) DO UPDATE SET received_until = excluded.received_until"
@@ -205,6 +216,13 @@ def purge_participant_rollups(conn: psycopg.Connection, participant_id: int) -> 
     by the next scheduler run.
     """
     if timescale_enabled(conn):
+        # The trial-level rollup follows once the aggregates are re-materialised.
+        conn.execute(
+            "INSERT INTO usage_trial_refresh_queue (trial_id, from_ts)"
+            " SELECT trial_id, min(bucket) FROM usage_readings_hourly WHERE participant_id = %s"
+            " GROUP BY trial_id",
+            (participant_id,),
+        )
         conn.execute(
             "INSERT INTO rollup_refresh_requests (window_start, window_end, reason)"
             " SELECT min(bucket) - interval '1 day', max(bucket) + interval '2 days', %(reason)s"
@@ -216,6 +234,7 @@ def purge_participant_rollups(conn: psycopg.Connection, participant_id: int) -> 
         )
         return
     conn.execute("SELECT pg_advisory_xact_lock(%s)", (ROLLUP_LOCK,))
+    touched = trial_rollup.participant_pairs(conn, participant_id)
     for stem, *_ in ROLLUPS:
         for grain in ("hourly", "daily"):
             conn.execute(
@@ -224,6 +243,7 @@ def purge_participant_rollups(conn: psycopg.Connection, participant_id: int) -> 
                 ),
                 (participant_id,),
             )
+    trial_rollup.recompute(conn, touched)  # no count derived from their data survives the erase
 
 
 def apply_retention(conn: psycopg.Connection, retention_days: int) -> int:
@@ -336,6 +356,59 @@ def usage(
     *,
     dashboards_only: bool,
 ) -> tuple[list[UsageRow], list[EventTypeRow]]:
+    if level == "trial" and granularity == "hour":
+        return _trial_hourly_usage(conn, trial_id, start, end, dashboards_only=dashboards_only)
+    return device_rollup_usage(
+        conn, trial_id, granularity, start, end, level, dashboards_only=dashboards_only
+    )
+
+
+def _trial_hourly_usage(
+    conn: psycopg.Connection,
+    trial_id: int,
+    start: datetime,
+    end: datetime,
+    *,
+    dashboards_only: bool,
+) -> tuple[list[UsageRow], list[EventTypeRow]]:
+    """The same answer as device_rollup_usage(level="trial", "hour"), kept ready per trial."""
+    params = {
+        "trial": trial_id,
+        "audience": "company" if dashboards_only else "all",
+        "start": start,
+        "end": end,
+        "tz": ROLLUP_TIMEZONE,
+    }
+    where = (
+        " WHERE trial_id = %(trial)s AND audience = %(audience)s"
+        " AND bucket >= date_trunc('hour', %(start)s, %(tz)s) AND bucket < %(end)s"
+    )
+    with conn.cursor(row_factory=class_row(UsageRow)) as cur:
+        rows = cur.execute(
+            "SELECT bucket, NULL::text AS group_id, readings, events, active_devices,"
+            f" active_participants FROM usage_trial_hourly{where} ORDER BY bucket",
+            params,
+        ).fetchall()
+    with conn.cursor(row_factory=class_row(EventTypeRow)) as cur:
+        by_type = cur.execute(
+            "SELECT bucket, NULL::text AS group_id, event_type, events"
+            f" FROM usage_trial_events_hourly{where} ORDER BY bucket, event_type",
+            params,
+        ).fetchall()
+    return rows, by_type
+
+
+def device_rollup_usage(
+    conn: psycopg.Connection,
+    trial_id: int,
+    granularity: Granularity,
+    start: datetime,
+    end: datetime,
+    level: Level,
+    *,
+    dashboards_only: bool,
+) -> tuple[list[UsageRow], list[EventTypeRow]]:
+    """Usage aggregated at request time from the device/participant-level rollups."""
     column = LEVEL_COLUMN[level]
     group = sql.SQL("u.{}::text").format(sql.Identifier(column)) if column else sql.SQL("NULL")
     consent = DASHBOARD_CONSENT if dashboards_only else sql.SQL("")
