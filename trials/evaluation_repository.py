@@ -339,11 +339,7 @@ class EventTypeRow(BaseModel):
 LEVEL_COLUMN = {"trial": None, "site": "site_id", "unit": "unit_id", "device": "device_id"}
 # A company sees a participant's data only while that participant's company_dashboards consent
 # covered the bucket's start; room and unit devices carry no personal data.
-DASHBOARD_CONSENT = sql.SQL(
-    " AND (u.participant_id IS NULL OR EXISTS (SELECT 1 FROM consents c"
-    " WHERE c.participant_id = u.participant_id AND 'company_dashboards' = ANY(c.scopes)"
-    " AND c.valid_during @> u.bucket))"
-)
+DASHBOARD_CONSENT = sql.SQL(" AND " + trial_rollup.COMPANY_VISIBLE)
 
 
 def usage(

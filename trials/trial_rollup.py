@@ -13,12 +13,16 @@ import psycopg
 
 SLICE = 168  # (trial, hour) pairs per statement: a week of hours
 PAIRS = "(SELECT * FROM unnest(%(trials)s::bigint[], %(buckets)s::timestamptz[]) AS a(trial_id, bucket))"
-# The API's rule for company keys (trials.evaluation_repository.DASHBOARD_CONSENT).
+# The one rule for what a company key may count of a rollup row `u`: room devices, and a
+# participant's data only while their company_dashboards consent covered the bucket's start.
+COMPANY_VISIBLE = (
+    "(u.participant_id IS NULL OR EXISTS (SELECT 1 FROM consents c"
+    " WHERE c.participant_id = u.participant_id AND 'company_dashboards' = ANY(c.scopes)"
+    " AND c.valid_during @> u.bucket))"
+)
 AUDIENCES = (
     " CROSS JOIN (VALUES ('all'), ('company')) AS aud(audience)"
-    " WHERE aud.audience = 'all' OR u.participant_id IS NULL OR EXISTS (SELECT 1 FROM consents c"
-    " WHERE c.participant_id = u.participant_id AND 'company_dashboards' = ANY(c.scopes)"
-    " AND c.valid_during @> u.bucket)"
+    f" WHERE aud.audience = 'all' OR {COMPANY_VISIBLE}"
 )
 
 Pair = tuple[int, datetime]
