@@ -37,6 +37,7 @@ from ingest import metrics
 from ingest.batch import Batch
 from ingest.decode import decode
 from ingest.messages import Inbound
+from ingest.mqtt_client import BufferedReadClient
 from ingest.registry import RegistryCache
 from ingest.writer import BatchWriter, Stopped, Written
 
@@ -110,7 +111,7 @@ class IngestWorker:
 
     # --------------------------------------------------------------------- MQTT
     def _build_client(self) -> mqtt.Client:
-        client = mqtt.Client(
+        client = BufferedReadClient(
             CallbackAPIVersion.VERSION2,
             client_id=self.settings.ingest_client_id,
             protocol=mqtt.MQTTv5,
