@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 
 import psycopg
+import pytest
 
 from tests.conftest import PrivateMosquitto
 from tests.ingest.conftest import (
@@ -126,16 +127,29 @@ def test_database_outages_mid_stream_lose_and_double_nothing(
     assert "retrying" in worker.log()
 
 
+# The worker's subscription: plain (one worker, what the compose stack runs on Mosquitto) or
+# shared (several workers).
+PLAIN, SHARED = "", "ldl-ingest"
+SHARED_RESTORED_UNROUTED = pytest.mark.xfail(
+    strict=True,
+    reason="Mosquitto 2.0.11 routes nothing to a shared subscription restored from its store"
+    " until its member reconnects and subscribes again: what devices publish in between is"
+    " acknowledged to them and dropped (measured; README 'Scaling out').",
+)
+
+
+@pytest.mark.parametrize("group", [PLAIN, SHARED], ids=["plain", "shared"])
 def test_broker_restart_mid_stream_loses_and_doubles_nothing(
     db_url: str,
     topic_prefix: str,
     broker: PrivateMosquitto,
     start_worker: Callable[..., WorkerProcess],
     publisher: Callable[..., Publisher],
+    group: str,
 ) -> None:
     lab = seed_lab(db_url)
     url = broker.url
-    worker = start_worker(broker_url=url)
+    worker = start_worker(broker_url=url, ingest_share_group=group)
     worker.wait_connected()
     topic = f"{topic_prefix}/{lab.room_device}/readings"
     pub = publisher(url)
@@ -144,8 +158,6 @@ def test_broker_restart_mid_stream_loses_and_doubles_nothing(
     pub.flush()
     pub.close()
     broker.restart()  # with messages queued for the worker and in flight to it
-    # Mosquitto 2.0.11 routes nothing to a shared subscription restored from its store until its
-    # member reconnects (measured); devices' messages in that window would be lost (see README).
     wait_until(lambda: "session present: True" in worker.log(), 10, "the session resumed")
     pub = publisher(url)
     for index in range(2000, 3000):
@@ -154,6 +166,41 @@ def test_broker_restart_mid_stream_loses_and_doubles_nothing(
     wait_until(lambda: count(db_url, READINGS) >= 3000, 30, "3000 rows")
     assert worker.terminate() == 0
     assert count(db_url, READINGS) == 3000
+
+
+@pytest.mark.parametrize(
+    "group", [PLAIN, pytest.param(SHARED, marks=SHARED_RESTORED_UNROUTED)], ids=["plain", "shared"]
+)
+def test_what_devices_publish_before_the_worker_is_back_from_a_broker_restart_is_kept(
+    db_url: str,
+    topic_prefix: str,
+    broker: PrivateMosquitto,
+    start_worker: Callable[..., WorkerProcess],
+    publisher: Callable[..., Publisher],
+    group: str,
+) -> None:
+    """Devices reconnect as fast as the worker: the broker holds their messages for its session."""
+    lab = seed_lab(db_url)
+    url, client_id = broker.url, f"ingest-{topic_prefix.split('/')[0]}"
+    topic = f"{topic_prefix}/{lab.room_device}/readings"
+    worker = start_worker(client_id=client_id, broker_url=url, ingest_share_group=group)
+    worker.wait_connected()
+    worker.kill()
+    broker.restart()  # the worker's session (and subscription) comes back from the store
+    pub = publisher(url)
+    for index in range(500):
+        pub.publish(topic, reading(at(index)))
+    pub.flush()
+    worker = start_worker(client_id=client_id, broker_url=url, ingest_share_group=group)
+    wait_until(lambda: "session present: True" in worker.log(), 10, "the session resumed")
+    for index in range(500, 1000):
+        pub.publish(topic, reading(at(index)))
+    pub.flush()
+    try:
+        wait_until(lambda: count(db_url, READINGS) >= 1000, 10, "1000 rows")
+    finally:
+        assert worker.terminate() == 0
+    assert count(db_url, READINGS) == 1000
 
 
 def test_two_workers_on_a_shared_subscription_store_everything_once(
