@@ -337,8 +337,8 @@ class EventTypeRow(BaseModel):
 
 
 LEVEL_COLUMN = {"trial": None, "site": "site_id", "unit": "unit_id", "device": "device_id"}
-# A company sees a participant's data only while that participant's company_dashboards consent
-# covered the bucket's start; room and unit devices carry no personal data.
+# A company sees a participant's data only for hours that participant's company_dashboards
+# consent covered whole; room and unit devices carry no personal data.
 DASHBOARD_CONSENT = sql.SQL(" AND " + trial_rollup.COMPANY_VISIBLE)
 
 

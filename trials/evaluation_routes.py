@@ -37,8 +37,8 @@ def usage(
 ) -> UsagePage:
     """Readings, events by type, active devices and participants per hour or day (from rollups).
 
-    For a company, a participant's data counts only while their `company_dashboards` consent
-    covered the bucket."""
+    For a company, a participant's data counts only for hours their `company_dashboards`
+    consent covered whole (an hour in which it began or ended is left out)."""
     return service.usage(conn, principal, trial_id, granularity, level, start, end, paging)
 
 

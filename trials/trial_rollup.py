@@ -13,12 +13,14 @@ import psycopg
 
 SLICE = 168  # (trial, hour) pairs per statement: a week of hours
 PAIRS = "(SELECT * FROM unnest(%(trials)s::bigint[], %(buckets)s::timestamptz[]) AS a(trial_id, bucket))"
-# The one rule for what a company key may count of a rollup row `u`: room devices, and a
-# participant's data only while their company_dashboards consent covered the bucket's start.
+# The one rule for what a company key may count of an hourly rollup row `u`: room devices, and a
+# participant's data only for hours their company_dashboards consent covered whole. The rollups
+# keep no time finer than the hour, so an hour in which that consent began or ended is left out
+# (never shown too much); the Grafana views (0007_grafana.sql) apply the same rule.
 COMPANY_VISIBLE = (
-    "(u.participant_id IS NULL OR EXISTS (SELECT 1 FROM consents c"
-    " WHERE c.participant_id = u.participant_id AND 'company_dashboards' = ANY(c.scopes)"
-    " AND c.valid_during @> u.bucket))"
+    "(u.participant_id IS NULL OR coalesce((SELECT range_agg(c.valid_during) FROM consents c"
+    " WHERE c.participant_id = u.participant_id AND 'company_dashboards' = ANY(c.scopes))"
+    " @> tstzrange(u.bucket, u.bucket + interval '1 hour', '[)'), false))"
 )
 AUDIENCES = (
     " CROSS JOIN (VALUES ('all'), ('company')) AS aud(audience)"

@@ -8,7 +8,15 @@ from datetime import timedelta
 
 import psycopg
 
-from tests.evaluation.seed import company, device, participant, refresh, site_with_units, trial
+from tests.evaluation.seed import (
+    company,
+    device,
+    participant,
+    reading,
+    refresh,
+    site_with_units,
+    trial,
+)
 from tests.evaluation.test_rollups import START, World, _random_telemetry
 from trials.evaluation_repository import device_rollup_usage, purge_participant_rollups, usage
 
@@ -81,3 +89,40 @@ def test_trial_hourly_rollup_matches_the_device_rollups_through_consent_changes_
     purge_participant_rollups(conn, people[0])
     _same_answers(conn, trial_id)
     conn.commit()
+
+
+def test_a_company_sees_only_hours_the_dashboards_consent_covered_whole_in_the_api_and_grafana(
+    conn: psycopg.Connection,
+) -> None:
+    """Consent from 06:30 to 20:30 (trial time): hours 6 and 20 are partly outside it."""
+    firm = company(conn, "Firm")
+    site, units = site_with_units(conn, "Home", "Kolding", 1)
+    trial_id = trial(conn, firm, site, units, "T1")
+    consented_from, withdrawn = (
+        START + timedelta(hours=6, minutes=30),
+        START + timedelta(hours=20.5),
+    )
+    person = participant(
+        conn, trial_id, site, "P-0", ["telemetry", "company_dashboards"], consented_from, withdrawn
+    )
+    device(conn, "bed-0", "sensor_bed", firm)
+    for minute in range(0, 24 * 60, 10):  # six readings an hour, all day
+        reading(conn, trial_id, site, "bed-0", START + timedelta(minutes=minute), person)
+    refresh(conn)
+
+    api = {
+        row.bucket: row.readings
+        for row in usage(conn, trial_id, "hour", START, END, "trial", dashboards_only=True)[0]
+        if row.readings
+    }
+    conn.execute("RESET ROLE")  # the views are Grafana's; the app's role may not read them
+    grafana = dict(
+        conn.execute(
+            "SELECT bucket, sum(readings) FROM ldl_grafana.usage_hourly"
+            " WHERE trial_id = %s AND company_visible GROUP BY bucket",
+            (trial_id,),
+        ).fetchall()
+    )
+    whole_hours = {START + timedelta(hours=h): 6 for h in range(7, 20)}
+    assert api == whole_hours
+    assert grafana == whole_hours
