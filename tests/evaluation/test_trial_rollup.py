@@ -4,7 +4,7 @@ for coordinators and for companies, after late data, a backdated consent and an 
 from __future__ import annotations
 
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import psycopg
 
@@ -116,7 +116,7 @@ def test_a_company_sees_only_hours_the_dashboards_consent_covered_whole_in_the_a
         if row.readings
     }
     conn.execute("RESET ROLE")  # the views are Grafana's; the app's role may not read them
-    grafana = dict(
+    grafana: dict[datetime, int] = dict(
         conn.execute(
             "SELECT bucket, sum(readings) FROM ldl_grafana.usage_hourly"
             " WHERE trial_id = %s AND company_visible GROUP BY bucket",
