@@ -7,6 +7,7 @@ TimescaleDB and tables that `refresh_rollups` keeps fresh on plain PostgreSQL.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal
@@ -342,6 +343,20 @@ LEVEL_COLUMN = {"trial": None, "site": "site_id", "unit": "unit_id", "device": "
 DASHBOARD_CONSENT = sql.SQL(" AND " + trial_rollup.COMPANY_VISIBLE)
 
 
+Query = sql.SQL | sql.Composed
+
+
+class _CountedUsageRow(UsageRow):
+    total: int  # rows over the whole period (a window count), so one query pages and counts
+
+
+@dataclass(frozen=True)
+class UsageSlice:
+    rows: list[UsageRow]  # the page, ordered by bucket then group
+    by_type: list[EventTypeRow]  # events by type for the page's buckets (possibly more groups)
+    total: int  # rows over the whole period
+
+
 def usage(
     conn: psycopg.Connection,
     trial_id: int,
@@ -351,47 +366,23 @@ def usage(
     level: Level,
     *,
     dashboards_only: bool,
-) -> tuple[list[UsageRow], list[EventTypeRow]]:
-    if level == "trial" and granularity == "hour":
-        return _trial_hourly_usage(conn, trial_id, start, end, dashboards_only=dashboards_only)
-    return device_rollup_usage(
-        conn, trial_id, granularity, start, end, level, dashboards_only=dashboards_only
-    )
-
-
-def _trial_hourly_usage(
-    conn: psycopg.Connection,
-    trial_id: int,
-    start: datetime,
-    end: datetime,
-    *,
-    dashboards_only: bool,
-) -> tuple[list[UsageRow], list[EventTypeRow]]:
-    """The same answer as device_rollup_usage(level="trial", "hour"), kept ready per trial."""
-    params = {
+    limit: int | None = None,
+    offset: int = 0,
+) -> UsageSlice:
+    """One page of usage (all of it without `limit`); only the page is built in Python."""
+    params: dict[str, Any] = {
         "trial": trial_id,
-        "audience": "company" if dashboards_only else "all",
         "start": start,
         "end": end,
+        "unit": granularity,
         "tz": ROLLUP_TIMEZONE,
+        "audience": "company" if dashboards_only else "all",
     }
-    where = (
-        " WHERE trial_id = %(trial)s AND audience = %(audience)s"
-        " AND bucket >= date_trunc('hour', %(start)s, %(tz)s) AND bucket < %(end)s"
-    )
-    with conn.cursor(row_factory=class_row(UsageRow)) as cur:
-        rows = cur.execute(
-            "SELECT bucket, NULL::text AS group_id, readings, events, active_devices,"
-            f" active_participants FROM usage_trial_hourly{where} ORDER BY bucket",
-            params,
-        ).fetchall()
-    with conn.cursor(row_factory=class_row(EventTypeRow)) as cur:
-        by_type = cur.execute(
-            "SELECT bucket, NULL::text AS group_id, event_type, events"
-            f" FROM usage_trial_events_hourly{where} ORDER BY bucket, event_type",
-            params,
-        ).fetchall()
-    return rows, by_type
+    if level == "trial" and granularity == "hour":
+        rows, by_type = _trial_hourly_usage_sql()
+    else:
+        rows, by_type = _device_rollup_usage_sql(granularity, level, dashboards_only)
+    return _usage_page(conn, rows, by_type, params, limit, offset)
 
 
 def device_rollup_usage(
@@ -403,8 +394,40 @@ def device_rollup_usage(
     level: Level,
     *,
     dashboards_only: bool,
-) -> tuple[list[UsageRow], list[EventTypeRow]]:
-    """Usage aggregated at request time from the device/participant-level rollups."""
+) -> UsageSlice:
+    """All usage aggregated at request time from the device/participant-level rollups (what the
+    trial-level hourly rollup must equal)."""
+    rows, by_type = _device_rollup_usage_sql(granularity, level, dashboards_only)
+    params = {"trial": trial_id, "start": start, "end": end, "unit": granularity}
+    return _usage_page(conn, rows, by_type, {**params, "tz": ROLLUP_TIMEZONE}, None, 0)
+
+
+# The page's event types: only the buckets the page spans (%(first)s … %(last)s).
+PAGE_BUCKETS = " AND u.bucket >= %(first)s AND u.bucket <= %(last)s"
+
+
+def _trial_hourly_usage_sql() -> tuple[Query, Query]:
+    """The same answer as the device rollups at level "trial" by hour, kept ready per trial."""
+    where = (
+        " WHERE u.trial_id = %(trial)s AND u.audience = %(audience)s"
+        " AND u.bucket >= date_trunc('hour', %(start)s, %(tz)s) AND u.bucket < %(end)s"
+    )
+    rows = sql.SQL(
+        "SELECT u.bucket, NULL::text AS group_id, u.readings, u.events, u.active_devices,"
+        " u.active_participants, count(*) OVER () AS total"
+        f" FROM usage_trial_hourly u{where}"
+        " ORDER BY u.bucket LIMIT %(limit)s OFFSET %(offset)s"
+    )
+    by_type = sql.SQL(
+        "SELECT u.bucket, NULL::text AS group_id, u.event_type, u.events"
+        f" FROM usage_trial_events_hourly u{where}{PAGE_BUCKETS} ORDER BY u.bucket, u.event_type"
+    )
+    return rows, by_type
+
+
+def _device_rollup_usage_sql(
+    granularity: Granularity, level: Level, dashboards_only: bool
+) -> tuple[Query, Query]:
     column = LEVEL_COLUMN[level]
     group = sql.SQL("u.{}::text").format(sql.Identifier(column)) if column else sql.SQL("NULL")
     consent = DASHBOARD_CONSENT if dashboards_only else sql.SQL("")
@@ -413,39 +436,45 @@ def device_rollup_usage(
         "WHERE u.trial_id = %(trial)s AND u.bucket >= date_trunc(%(unit)s, %(start)s, %(tz)s)"
         " AND u.bucket < %(end)s"
     )
-    params = {
-        "trial": trial_id,
-        "start": start,
-        "end": end,
-        "unit": granularity,
-        "tz": ROLLUP_TIMEZONE,
-    }
     grain = GRAIN[granularity]
-    with conn.cursor(row_factory=class_row(UsageRow)) as cur:
-        rows = cur.execute(
-            sql.SQL(
-                "SELECT u.bucket, {g} AS group_id, sum(u.readings)::bigint AS readings,"
-                " sum(u.events)::bigint AS events,"
-                " count(DISTINCT u.device_id) AS active_devices,"
-                " count(DISTINCT u.participant_id) AS active_participants"
-                " FROM {view} u {where}{consent} GROUP BY 1, 2 ORDER BY 1, 2"
-            ).format(g=group, view=sql.Identifier(f"usage_{grain}"), where=where, consent=consent),
-            params,
-        ).fetchall()
-    with conn.cursor(row_factory=class_row(EventTypeRow)) as cur:
-        by_type = cur.execute(
-            sql.SQL(
-                "SELECT u.bucket, {g} AS group_id, u.event_type, sum(u.events)::bigint AS events"
-                " FROM {view} u {where}{consent} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
-            ).format(
-                g=group,
-                view=sql.Identifier(f"usage_events_{grain}"),
-                where=where,
-                consent=consent,
-            ),
-            params,
-        ).fetchall()
+    rows = sql.SQL(
+        "SELECT u.bucket, {g} AS group_id, sum(u.readings)::bigint AS readings,"
+        " sum(u.events)::bigint AS events,"
+        " count(DISTINCT u.device_id) AS active_devices,"
+        " count(DISTINCT u.participant_id) AS active_participants, count(*) OVER () AS total"
+        " FROM {view} u {where}{consent} GROUP BY 1, 2 ORDER BY 1, 2"
+        " LIMIT %(limit)s OFFSET %(offset)s"
+    ).format(g=group, view=sql.Identifier(f"usage_{grain}"), where=where, consent=consent)
+    by_type = sql.SQL(
+        "SELECT u.bucket, {g} AS group_id, u.event_type, sum(u.events)::bigint AS events"
+        " FROM {view} u {where}{page}{consent} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+    ).format(
+        g=group,
+        view=sql.Identifier(f"usage_events_{grain}"),
+        where=where,
+        page=sql.SQL(PAGE_BUCKETS),
+        consent=consent,
+    )
     return rows, by_type
+
+
+def _usage_page(
+    conn: psycopg.Connection,
+    rows_query: Query,
+    types_query: Query,
+    params: dict[str, Any],
+    limit: int | None,
+    offset: int,
+) -> UsageSlice:
+    with conn.cursor(row_factory=class_row(_CountedUsageRow)) as cur:
+        rows = cur.execute(rows_query, {**params, "limit": limit, "offset": offset}).fetchall()
+        if not rows:  # past the end, or nothing at all: the total still counts
+            first = cur.execute(rows_query, {**params, "limit": 1, "offset": 0}).fetchone()
+            return UsageSlice([], [], first.total if first else 0)
+    page = {**params, "first": rows[0].bucket, "last": rows[-1].bucket}
+    with conn.cursor(row_factory=class_row(EventTypeRow)) as cur:
+        by_type = cur.execute(types_query, page).fetchall()
+    return UsageSlice(list(rows), by_type, rows[0].total)
 
 
 # ------------------------------------------------------------------- time-saved inputs

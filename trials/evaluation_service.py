@@ -79,7 +79,7 @@ def usage(
     step = timedelta(hours=1) if granularity == "hour" else timedelta(days=1)
     if (end - start) / step > MAX_BUCKETS[granularity]:
         raise Invalid(f"at most {MAX_BUCKETS[granularity]} {granularity}s per request")
-    rows, by_type = repo.usage(
+    found = repo.usage(
         conn,
         trial_id,
         granularity,
@@ -87,25 +87,26 @@ def usage(
         end,
         level,
         dashboards_only=principal.role == Role.COMPANY,
+        limit=paging.limit,
+        offset=paging.offset,
     )
     types: dict[tuple[datetime, str | None], dict[str, int]] = {}
-    for item in by_type:
+    for item in found.by_type:
         types.setdefault((item.bucket, item.group_id), {})[item.event_type] = item.events
-    buckets = [
-        UsageBucket(
-            bucket=row.bucket,
-            group=row.group_id,
-            readings=row.readings,
-            events=row.events,
-            events_by_type=types.get((row.bucket, row.group_id), {}),
-            active_devices=row.active_devices,
-            active_participants=row.active_participants,
-        )
-        for row in rows
-    ]
     return UsagePage(
-        items=buckets[paging.offset : paging.offset + paging.limit],
-        total=len(buckets),
+        items=[
+            UsageBucket(
+                bucket=row.bucket,
+                group=row.group_id,
+                readings=row.readings,
+                events=row.events,
+                events_by_type=types.get((row.bucket, row.group_id), {}),
+                active_devices=row.active_devices,
+                active_participants=row.active_participants,
+            )
+            for row in found.rows
+        ],
+        total=found.total,
         limit=paging.limit,
         offset=paging.offset,
         trial_id=trial_id,

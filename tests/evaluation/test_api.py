@@ -93,6 +93,29 @@ def test_usage_reads_rollups_per_day_and_hour(
     assert {b["group"] for b in hourly["items"]} == {"bed-1", "door-1"}
 
 
+def test_usage_pages_in_the_database_add_up_to_the_whole(
+    conn: psycopg.Connection, http: httpx.Client, seeded: Seeded
+) -> None:
+    coordinator = _key(conn, Role.COORDINATOR)
+    path = f"/trials/{seeded.trial_id}/usage"
+    params = {
+        "from": T0.isoformat(),
+        "to": (T0 + timedelta(days=2)).isoformat(),
+        "granularity": "hour",
+        "level": "device",
+    }
+    whole = http.get(path, headers=coordinator, params={**params, "limit": 500}).json()
+    assert whole["total"] == len(whole["items"]) > 6
+    pages = [
+        http.get(path, headers=coordinator, params={**params, "limit": 3, "offset": at}).json()
+        for at in range(0, whole["total"], 3)
+    ]
+    assert [item for page in pages for item in page["items"]] == whole["items"]
+    assert {page["total"] for page in pages} == {whole["total"]}
+    past = http.get(path, headers=coordinator, params={**params, "offset": 1000}).json()
+    assert past["items"] == [] and past["total"] == whole["total"]
+
+
 def test_export_holds_only_rows_with_evaluation_consent_at_their_time(
     conn: psycopg.Connection, http: httpx.Client, seeded: Seeded
 ) -> None:

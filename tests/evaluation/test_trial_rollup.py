@@ -30,7 +30,7 @@ def _same_answers(conn: psycopg.Connection, trial_id: int) -> None:
             conn, trial_id, "hour", START, END, "trial", dashboards_only=dashboards_only
         )
         assert ready == computed, "company" if dashboards_only else "all"
-        assert ready[0], "no hours to compare"
+        assert ready.rows, "no hours to compare"
 
 
 def test_trial_hourly_rollup_matches_the_device_rollups_through_consent_changes_and_erase(
@@ -59,8 +59,8 @@ def test_trial_hourly_rollup_matches_the_device_rollups_through_consent_changes_
     _random_telemetry(conn, world, rng, 400, 48)
     refresh(conn)
     _same_answers(conn, trial_id)
-    hidden = usage(conn, trial_id, "hour", START, END, "trial", dashboards_only=True)[0]
-    shown = usage(conn, trial_id, "hour", START, END, "trial", dashboards_only=False)[0]
+    hidden = usage(conn, trial_id, "hour", START, END, "trial", dashboards_only=True).rows
+    shown = usage(conn, trial_id, "hour", START, END, "trial", dashboards_only=False).rows
     assert sum(r.readings for r in hidden) < sum(r.readings for r in shown)
 
     # Late data for hours already rolled up.
@@ -112,7 +112,7 @@ def test_a_company_sees_only_hours_the_dashboards_consent_covered_whole_in_the_a
 
     api = {
         row.bucket: row.readings
-        for row in usage(conn, trial_id, "hour", START, END, "trial", dashboards_only=True)[0]
+        for row in usage(conn, trial_id, "hour", START, END, "trial", dashboards_only=True).rows
         if row.readings
     }
     conn.execute("RESET ROLE")  # the views are Grafana's; the app's role may not read them
