@@ -6,6 +6,7 @@ batch message); the messages are acknowledged together once the transaction has 
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -32,6 +33,11 @@ class Batch:
     statuses: list[HealthUpdate] = field(default_factory=list)
     seqs: list[SeqSeen] = field(default_factory=list)
     device_times: list[datetime] = field(default_factory=list)  # one per message, for lag
+    # Dead letters and consent drops are not idempotent rows: each message that has some is
+    # noted in the ledger (ingest_counted_messages) by digest; a redelivered (DUP) message's are
+    # held apart and recorded only if the ledger had not noted it yet (writer.py decides).
+    counted: list[bytes] = field(default_factory=list)  # digests to note in the ledger
+    held: dict[bytes, Held] = field(default_factory=dict)  # a DUP message's, by digest
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -52,10 +58,49 @@ class Batch:
         self, inbound: Inbound, outcome: DeviceMessage | DeadLetter, registry: Registry
     ) -> None:
         self.entries.append((inbound, outcome))
+        dead_before, drops_before = len(self.dead_letters), self.consent_dropped
+        if not inbound.dup:
+            self._take(inbound, outcome, registry)
+            if len(self.dead_letters) > dead_before or self.consent_dropped > drops_before:
+                self.counted.append(message_digest(inbound))
+            return
+        # Rows and sightings are idempotent: straight in. The rest waits for the ledger.
+        scratch = Batch()
+        scratch._take(inbound, outcome, registry)
+        self.readings += scratch.readings
+        self.events += scratch.events
+        for device_id, ts in scratch.seen.items():
+            if device_id not in self.seen or self.seen[device_id] < ts:
+                self.seen[device_id] = ts
+        self.statuses += scratch.statuses
+        self.seqs += scratch.seqs
+        self.device_times += scratch.device_times
+        if scratch.dead_letters or scratch.consent_drops:
+            self.held[message_digest(inbound)] = Held(scratch.dead_letters, scratch.consent_drops)
+
+    def _take(
+        self, inbound: Inbound, outcome: DeviceMessage | DeadLetter, registry: Registry
+    ) -> None:
         if isinstance(outcome, DeadLetter):
             self.dead_letters.append(outcome)
         else:
             _route(self, inbound, outcome, registry)
+
+
+@dataclass(frozen=True)
+class Held:
+    """A redelivered message's dead letters and consent drops, until the ledger is asked."""
+
+    dead_letters: list[DeadLetter]
+    consent_drops: Counter[tuple[date, int, str]]
+
+
+def message_digest(inbound: Inbound) -> bytes:
+    """What identifies a message across deliveries: its topic and its bytes."""
+    digest = hashlib.blake2b(inbound.topic.encode(), digest_size=16)
+    digest.update(b"\0")
+    digest.update(inbound.payload)
+    return digest.digest()
 
 
 def _route(batch: Batch, inbound: Inbound, message: DeviceMessage, registry: Registry) -> None:

@@ -33,7 +33,8 @@ NO_TELEMETRY_CONSENT = "no_telemetry_consent"  # the consent_drops reason
 
 
 class Inbound(NamedTuple):
-    """A message as it came off the broker; `generation` counts broker connections.
+    """A message as it came off the broker; `generation` counts broker connections, `dup` is
+    the broker's flag for a message it sent before without an acknowledgement.
 
     NamedTuples, this and `DeviceMessage`: immutable like a frozen dataclass, but built several
     times faster, and one of each is built per message.
@@ -45,6 +46,7 @@ class Inbound(NamedTuple):
     qos: int
     received_at: datetime
     generation: int
+    dup: bool = False
 
 
 # One validated reading: (ts, metric, value, seq). A plain tuple, not a model or a NamedTuple:

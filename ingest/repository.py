@@ -171,6 +171,23 @@ def add_consent_drops(conn: psycopg.Connection, counts: dict[tuple[date, int, st
         )
 
 
+def note_counted(conn: psycopg.Connection, digests: Sequence[bytes]) -> set[bytes]:
+    """Note these messages in the ledger; returns the digests it did not hold yet."""
+    rows = conn.execute(
+        "INSERT INTO ingest_counted_messages (digest) SELECT unnest(%(digests)s::bytea[])"
+        " ON CONFLICT (digest) DO NOTHING RETURNING digest",
+        {"digests": list(digests)},
+    ).fetchall()
+    return {bytes(row[0]) for row in rows}
+
+
+def forget_counted(conn: psycopg.Connection, older_than_seconds: int) -> None:
+    conn.execute(
+        "DELETE FROM ingest_counted_messages WHERE counted_at < now() - make_interval(secs => %s)",
+        (older_than_seconds,),
+    )
+
+
 def lock_last_seqs(
     conn: psycopg.Connection, keys: Sequence[tuple[str, str]]
 ) -> dict[tuple[str, str], int]:

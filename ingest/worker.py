@@ -64,7 +64,9 @@ class IngestWorker:
         self._generation = 0  # bumped on every broker connection; acks never cross connections
         self._connected = threading.Event()
         self.registry = RegistryCache(settings.require_database_url())
-        self._writer = BatchWriter(settings.require_database_url())
+        self._writer = BatchWriter(
+            settings.require_database_url(), settings.ingest_session_expiry_seconds
+        )
         self._ready: queue.Queue[Batch | None] = queue.Queue(maxsize=1)
         self._router_thread = threading.Thread(
             target=self._route_loop, name="ldl-ingest-router", daemon=True
@@ -173,6 +175,7 @@ class IngestWorker:
                 message.qos,
                 datetime.now(UTC),
                 self._generation,
+                bool(message.dup),
             )
         )
 
@@ -271,8 +274,8 @@ class IngestWorker:
         metrics.READINGS_STORED.labels("event").inc(written.events)
         metrics.READINGS_DEDUPLICATED.labels("reading").inc(len(batch.readings) - written.readings)
         metrics.READINGS_DEDUPLICATED.labels("event").inc(len(batch.events) - written.events)
-        metrics.READINGS_DROPPED_FOR_CONSENT.inc(batch.consent_dropped)
-        for dead in batch.dead_letters:
+        metrics.READINGS_DROPPED_FOR_CONSENT.inc(written.consent_dropped)
+        for dead in written.dead_letters:
             metrics.MESSAGES_DEAD_LETTERED.labels(dead.reason.value).inc()
         now = datetime.now(UTC)
         for device_time in batch.device_times:

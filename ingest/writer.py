@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from dataclasses import dataclass
+from datetime import date
 
 import psycopg
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exponential_jitter
@@ -37,20 +39,31 @@ class Stopped(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Written:
-    readings: int
+    readings: int  # new rows (the rest were already stored)
     events: int
     gaps: int
+    dead_letters: tuple[DeadLetter, ...] = ()  # recorded (a redelivery's only if new)
+    consent_dropped: int = 0
 
     def __add__(self, other: Written) -> Written:
         return Written(
-            self.readings + other.readings, self.events + other.events, self.gaps + other.gaps
+            self.readings + other.readings,
+            self.events + other.events,
+            self.gaps + other.gaps,
+            self.dead_letters + other.dead_letters,
+            self.consent_dropped + other.consent_dropped,
         )
 
 
+LEDGER_PURGE_SECONDS = 3600  # how often the ledger forgets what the broker no longer redelivers
+
+
 class BatchWriter:
-    def __init__(self, database_url: str) -> None:
+    def __init__(self, database_url: str, ledger_seconds: int) -> None:
         self._url = database_url
         self._conn: psycopg.Connection | None = None
+        self._ledger_seconds = ledger_seconds  # as long as the broker keeps the session
+        self._ledger_purged = 0.0  # monotonic
         self.stop_deadline: float | None = None  # monotonic; set when stopping
 
     def close(self) -> None:
@@ -113,10 +126,11 @@ class BatchWriter:
         try:
             readings = repository.insert_readings(conn, batch.readings)
             events = repository.insert_events(conn, batch.events)
-            if batch.dead_letters:
-                repository.insert_dead_letters(conn, (_dead_row(d) for d in batch.dead_letters))
-            if batch.consent_drops:
-                repository.add_consent_drops(conn, dict(batch.consent_drops))
+            dead_letters, consent_drops = self._not_yet_counted(conn, batch)
+            if dead_letters:
+                repository.insert_dead_letters(conn, (_dead_row(d) for d in dead_letters))
+            if consent_drops:
+                repository.add_consent_drops(conn, dict(consent_drops))
             gaps = record_sequences(conn, batch.seqs)
             if batch.seen or batch.statuses:
                 record_health(conn, batch.health_updates)
@@ -128,7 +142,25 @@ class BatchWriter:
                 except psycopg.Error:
                     self.close()
             raise
-        return Written(readings, events, gaps)
+        return Written(readings, events, gaps, tuple(dead_letters), sum(consent_drops.values()))
+
+    def _not_yet_counted(
+        self, conn: psycopg.Connection, batch: Batch
+    ) -> tuple[list[DeadLetter], Counter[tuple[date, int, str]]]:
+        """The batch's dead letters and consent drops, and a redelivery's only if new."""
+        if not batch.counted and not batch.held:
+            return batch.dead_letters, batch.consent_drops
+        now = time.monotonic()
+        if now - self._ledger_purged > LEDGER_PURGE_SECONDS:
+            repository.forget_counted(conn, self._ledger_seconds)
+            self._ledger_purged = now
+        new = repository.note_counted(conn, [*batch.counted, *batch.held])
+        dead_letters, consent_drops = list(batch.dead_letters), Counter(batch.consent_drops)
+        for digest, held in batch.held.items():
+            if digest in new:
+                dead_letters += held.dead_letters
+                consent_drops.update(held.consent_drops)
+        return dead_letters, consent_drops
 
 
 class _PastDeadline(stop_base):

@@ -176,7 +176,7 @@ def _stored(db_url: str, message: DeviceMessage | DeadLetter, inbound: Inbound) 
         conn.commit()
     batch = Batch()
     batch.add(inbound, message, registry)
-    writer = BatchWriter(db_url)
+    writer = BatchWriter(db_url, ledger_seconds=3600)
     try:
         writer.write(batch, registry)
     finally:
