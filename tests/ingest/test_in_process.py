@@ -16,20 +16,25 @@ from tests.conftest import free_port
 from tests.ingest.conftest import Publisher, at, count, reading, seed_lab, wait_until
 
 
+def _worker(db_url: str, broker: Any, topic_prefix: str, metrics_port: int = 0) -> IngestWorker:
+    return IngestWorker(
+        Settings(
+            environment="test",
+            database_url=db_url,
+            mqtt_url=broker.url,
+            mqtt_topic_prefix=topic_prefix,
+            ingest_client_id=f"in-process-{topic_prefix.split('/')[0]}",
+            ingest_metrics_port=metrics_port,
+        )
+    )
+
+
 def test_in_process_worker_stores_and_exports_metrics(
     db_url: str, broker: Any, topic_prefix: str, publisher: Callable[..., Publisher]
 ) -> None:
     lab = seed_lab(db_url)
     port = free_port()
-    settings = Settings(
-        environment="test",
-        database_url=db_url,
-        mqtt_url=broker.url,
-        mqtt_topic_prefix=topic_prefix,
-        ingest_client_id=f"in-process-{topic_prefix.split('/')[0]}",
-        ingest_metrics_port=port,
-    )
-    worker = IngestWorker(settings)
+    worker = _worker(db_url, broker, topic_prefix, metrics_port=port)
     worker.start()
     try:
         pub = publisher()
@@ -63,15 +68,7 @@ def test_a_message_committed_but_not_acknowledged_is_recorded_once_when_redelive
             " WHERE participant_id = %s",
             (at(0), lab.participant_id),
         )
-    settings = Settings(
-        environment="test",
-        database_url=db_url,
-        mqtt_url=broker.url,
-        mqtt_topic_prefix=topic_prefix,
-        ingest_client_id=f"redelivered-{topic_prefix.split('/')[0]}",
-        ingest_metrics_port=0,
-    )
-    worker = IngestWorker(settings)
+    worker = _worker(db_url, broker, topic_prefix)
     acks = worker._client.ack
     worker._client.ack = lambda mid, qos: mqtt.MQTT_ERR_SUCCESS  # type: ignore[method-assign]
     worker.start()
