@@ -128,6 +128,7 @@ class IngestWorker:
         # until its member is back (paho's int hint is narrower than what it accepts).
         client.reconnect_delay_set(min_delay=0.1, max_delay=5)  # type: ignore[arg-type]
         client.on_connect = self._on_connect
+        client.on_subscribe = self._on_subscribe
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         return client
@@ -145,8 +146,23 @@ class IngestWorker:
             return
         self._generation += 1
         client.subscribe(self.subscription, qos=1)
-        self._connected.set()
         log.info("connected to the broker (session present: %s)", flags.session_present)
+
+    def _on_subscribe(
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        mid: int,
+        reasons: list[ReasonCode],
+        properties: Properties | None,
+    ) -> None:
+        # Ready only now: Mosquitto routes nothing to a shared subscription restored from its
+        # store until its member has subscribed again (the plain one is routed all along).
+        if any(reason.is_failure for reason in reasons):
+            log.error("the broker refused the subscription %s: %s", self.subscription, reasons)
+            return
+        self._connected.set()
+        log.info("subscribed to %s", self.subscription)
 
     def _on_disconnect(
         self,

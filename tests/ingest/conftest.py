@@ -138,7 +138,11 @@ class WorkerProcess:
         return self
 
     def wait_connected(self, timeout: float = 20) -> None:
-        wait_until(lambda: "connected to the broker" in self.log(), timeout, "worker to connect")
+        wait_until(lambda: "subscribed to" in self.log(), timeout, "worker to subscribe")
+
+    def wait_subscribed(self, times: int, timeout: float = 10) -> None:
+        """Until the worker's subscription was acknowledged `times` times (once per connection)."""
+        wait_until(lambda: self.log().count("subscribed to") >= times, timeout, "resubscribed")
 
     def kill(self) -> None:
         assert self.process is not None

@@ -159,6 +159,7 @@ def test_broker_restart_mid_stream_loses_and_doubles_nothing(
     pub.close()
     broker.restart()  # with messages queued for the worker and in flight to it
     wait_until(lambda: "session present: True" in worker.log(), 10, "the session resumed")
+    worker.wait_subscribed(2)
     pub = publisher(url)
     for index in range(2000, 3000):
         pub.publish(topic, reading(at(index)))
@@ -193,6 +194,7 @@ def test_what_devices_publish_before_the_worker_is_back_from_a_broker_restart_is
     pub.flush()
     worker = start_worker(client_id=client_id, broker_url=url, ingest_share_group=group)
     wait_until(lambda: "session present: True" in worker.log(), 10, "the session resumed")
+    worker.wait_subscribed(1)
     for index in range(500, 1000):
         pub.publish(topic, reading(at(index)))
     pub.flush()
