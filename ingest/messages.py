@@ -74,3 +74,11 @@ class DeadLetter:
     excerpt: str
     payload_size: int
     received_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """The last seq of a device's channel, and the device time it came with (None if unknown)."""
+
+    seq: int
+    ts: datetime | None

@@ -11,6 +11,7 @@ from psycopg.rows import class_row
 
 from devices.placement import Placement
 from infra.errors import NotFound
+from ingest.messages import Mark
 from ingest.schemas import DeadLetterOut, DeviceGaps, ReasonCount
 from trials.consent import ConsentPeriod
 
@@ -190,29 +191,32 @@ def forget_counted(conn: psycopg.Connection, older_than_seconds: int) -> None:
 
 def lock_last_seqs(
     conn: psycopg.Connection, keys: Sequence[tuple[str, str]]
-) -> dict[tuple[str, str], int]:
-    """The stored last seq per (device, channel), locked in a stable order until commit."""
+) -> dict[tuple[str, str], Mark]:
+    """The stored mark per (device, channel), locked in a stable order until commit."""
     rows = conn.execute(
-        "SELECT s.device_id, s.channel, s.last_seq FROM device_sequences s"
+        "SELECT s.device_id, s.channel, s.last_seq, s.last_ts FROM device_sequences s"
         " JOIN unnest(%(devices)s::text[], %(channels)s::text[]) AS k (device_id, channel)"
         "   USING (device_id, channel)"
         " ORDER BY s.device_id, s.channel FOR UPDATE OF s",
         {"devices": [k[0] for k in keys], "channels": [k[1] for k in keys]},
     ).fetchall()
-    return {(device_id, channel): last for device_id, channel, last in rows}
+    return {(device_id, channel): Mark(seq, ts) for device_id, channel, seq, ts in rows}
 
 
-def save_last_seqs(conn: psycopg.Connection, last: dict[tuple[str, str], int]) -> None:
+def save_last_seqs(conn: psycopg.Connection, last: dict[tuple[str, str], Mark]) -> None:
+    """Store the marks computed from the locked ones (a restarted counter moves a mark down)."""
     keys = sorted(last)
     conn.execute(
-        "INSERT INTO device_sequences (device_id, channel, last_seq)"
-        " SELECT * FROM unnest(%(devices)s::text[], %(channels)s::text[], %(seqs)s::int8[])"
+        "INSERT INTO device_sequences (device_id, channel, last_seq, last_ts)"
+        " SELECT * FROM unnest(%(devices)s::text[], %(channels)s::text[], %(seqs)s::int8[],"
+        "   %(stamps)s::timestamptz[])"
         " ON CONFLICT (device_id, channel) DO UPDATE"
-        " SET last_seq = GREATEST(device_sequences.last_seq, EXCLUDED.last_seq), updated_at = now()",
+        " SET last_seq = EXCLUDED.last_seq, last_ts = EXCLUDED.last_ts, updated_at = now()",
         {
             "devices": [k[0] for k in keys],
             "channels": [k[1] for k in keys],
-            "seqs": [last[k] for k in keys],
+            "seqs": [last[k].seq for k in keys],
+            "stamps": [last[k].ts for k in keys],
         },
     )
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from devices.payloads import SCHEMAS_DIR, rendered_schema_files
 from ingest.decode import decode, parse_topic
-from ingest.messages import Channel, DeadLetter, DeviceMessage, Inbound
+from ingest.messages import Channel, DeadLetter, DeviceMessage, Inbound, Mark
 from ingest.sequences import SeqSeen, find_gaps
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
@@ -66,11 +67,31 @@ def test_bad_payloads_become_dead_letters(payload: bytes, reason: str) -> None:
     assert dead.reason == reason
 
 
+def _jumps(gaps: list[dict[str, Any]]) -> list[tuple[int, int, int]]:
+    return [(g["expected_seq"], g["received_seq"], g["gap_size"]) for g in gaps]
+
+
 def test_gaps_are_forward_jumps_only() -> None:
     seen = [SeqSeen("d", "readings", seq, 1, NOW) for seq in (5, 6, 9, 7, 12)]
-    gaps, last = find_gaps(4, seen)
-    assert [(g["expected_seq"], g["received_seq"], g["gap_size"]) for g in gaps] == [
-        (8, 9, 1),
-        (10, 12, 2),
+    gaps, last = find_gaps(Mark(4, NOW), seen)
+    assert _jumps(gaps) == [(8, 9, 1), (10, 12, 2)]
+    assert last == Mark(12, NOW)
+
+
+def test_a_restarted_counter_starts_a_new_mark_and_late_messages_do_not() -> None:
+    later = [NOW + timedelta(seconds=s) for s in range(10)]
+    seen = [
+        SeqSeen("d", "readings", 40, 1, later[0]),  # late: older than the mark, ignored
+        SeqSeen("d", "readings", 51, 1, later[2]),  # forward: 51 follows the mark 50
+        SeqSeen("d", "readings", 0, 1, later[5]),  # the device rebooted: a new mark, no gap
+        SeqSeen("d", "readings", 1, 1, later[6]),
+        SeqSeen("d", "readings", 4, 1, later[7]),  # 2 and 3 are missing after the reboot
     ]
-    assert last == 12
+    gaps, last = find_gaps(Mark(50, later[1]), seen)
+    assert _jumps(gaps) == [(2, 4, 2)]
+    assert last == Mark(4, later[7])
+
+
+def test_a_mark_stored_without_its_time_only_moves_forward() -> None:
+    gaps, last = find_gaps(Mark(50, None), [SeqSeen("d", "readings", 3, 1, NOW)])
+    assert gaps == [] and last == Mark(50, None)

@@ -38,6 +38,10 @@ def test_gaps_and_dead_letters_are_reported_per_trial_to_whom_may_see_them(
     pub.flush()
     wait_until(lambda: count(db_url, "SELECT count(*) FROM telemetry_gaps") == 2, 10, "2 gaps")
     wait_until(lambda: count(db_url, "SELECT count(*) FROM dead_letters") == 1, 10, "dead letter")
+    for seq, second in ((0, 20), (1, 21), (3, 23)):  # rebooted: counting again, 2 never arrives
+        pub.publish(topic, reading(at(second), seq=seq))
+    pub.flush()
+    wait_until(lambda: count(db_url, "SELECT count(*) FROM telemetry_gaps") == 3, 10, "3 gaps")
     assert worker.terminate() == 0
 
     coordinator = _key(conn, Role.COORDINATOR)
@@ -48,7 +52,7 @@ def test_gaps_and_dead_letters_are_reported_per_trial_to_whom_may_see_them(
         response = http.get(url, headers=headers)
         assert response.status_code == 200, response.text
         body = response.json()
-        assert body["missing_messages"] == 4
+        assert body["missing_messages"] == 5
         assert body["gaps"][0]["device_id"] == lab.room_device
         assert body["dead_letters"] == [{"reason": "malformed_json", "count": 1}]
     assert http.get(url, headers=foreign).status_code == 404
