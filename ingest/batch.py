@@ -47,10 +47,6 @@ class Batch:
         return len(self.readings) + len(self.events)
 
     @property
-    def consent_dropped(self) -> int:
-        return sum(self.consent_drops.values())
-
-    @property
     def health_updates(self) -> list[HealthUpdate]:
         return [*(HealthUpdate(d, ts) for d, ts in self.seen.items()), *self.statuses]
 
@@ -58,33 +54,20 @@ class Batch:
         self, inbound: Inbound, outcome: DeviceMessage | DeadLetter, registry: Registry
     ) -> None:
         self.entries.append((inbound, outcome))
-        dead_before, drops_before = len(self.dead_letters), self.consent_dropped
-        if not inbound.dup:
-            self._take(inbound, outcome, registry)
-            if len(self.dead_letters) > dead_before or self.consent_dropped > drops_before:
-                self.counted.append(message_digest(inbound))
-            return
-        # Rows and sightings are idempotent: straight in. The rest waits for the ledger.
-        scratch = Batch()
-        scratch._take(inbound, outcome, registry)
-        self.readings += scratch.readings
-        self.events += scratch.events
-        for device_id, ts in scratch.seen.items():
-            if device_id not in self.seen or self.seen[device_id] < ts:
-                self.seen[device_id] = ts
-        self.statuses += scratch.statuses
-        self.seqs += scratch.seqs
-        self.device_times += scratch.device_times
-        if scratch.dead_letters or scratch.consent_drops:
-            self.held[message_digest(inbound)] = Held(scratch.dead_letters, scratch.consent_drops)
-
-    def _take(
-        self, inbound: Inbound, outcome: DeviceMessage | DeadLetter, registry: Registry
-    ) -> None:
+        dead_before = len(self.dead_letters)
+        drops_before = Counter(self.consent_drops) if inbound.dup else None
         if isinstance(outcome, DeadLetter):
             self.dead_letters.append(outcome)
-        else:
-            _route(self, inbound, outcome, registry)
+        elif not _route(self, inbound, outcome, registry):
+            return  # stored rows only: idempotent, nothing for the ledger
+        digest = message_digest(inbound)
+        if drops_before is None:
+            self.counted.append(digest)
+            return
+        # A redelivery: its dead letters and drops wait for the ledger (writer.py).
+        self.held[digest] = Held(self.dead_letters[dead_before:], self.consent_drops - drops_before)
+        del self.dead_letters[dead_before:]
+        self.consent_drops = drops_before
 
 
 @dataclass(frozen=True)
@@ -103,22 +86,23 @@ def message_digest(inbound: Inbound) -> bytes:
     return digest.digest()
 
 
-def _route(batch: Batch, inbound: Inbound, message: DeviceMessage, registry: Registry) -> None:
+def _route(batch: Batch, inbound: Inbound, message: DeviceMessage, registry: Registry) -> bool:
+    """Route into the batch; True if the message left dead letters or consent drops."""
     device_id, received_at = message.device_id, inbound.received_at
     if not registry.knows(device_id):
         batch.dead_letters.append(_dead(inbound, message, DeadLetterReason.UNKNOWN_DEVICE, ""))
-        return
+        return True
     if message.status is not None:
         status = message.status
         refused = registry.check_time(device_id, status.ts, received_at)
         if refused:
             batch.dead_letters.append(_dead(inbound, message, refused.reason, f"ts={status.ts}"))
-            return
+            return True
         batch.statuses.append(
             HealthUpdate(device_id, status.ts, status.battery, status.rssi, status.firmware)
         )
         _note(batch, message, status.ts, None)
-        return
+        return False
     if message.readings:
         stamps = [reading[0] for reading in message.readings]
     else:
@@ -128,11 +112,12 @@ def _route(batch: Batch, inbound: Inbound, message: DeviceMessage, registry: Reg
     if span is not None:  # the common case: one deployment and one consent for the message
         _store(batch, message, span.placement, received_at)
         _note(batch, message, last, span.placement.trial_id)
-        return
+        return False
     refusals: Counter[DeadLetterReason] = Counter()
     first_refused: dict[DeadLetterReason, datetime] = {}
     accepted_ts: datetime | None = None
     trial_id: int | None = None
+    dropped = False
     for index, ts in enumerate(stamps):
         route = registry.route(device_id, ts, received_at)
         if isinstance(route, Refused):
@@ -142,6 +127,7 @@ def _route(batch: Batch, inbound: Inbound, message: DeviceMessage, registry: Reg
         accepted_ts = ts if accepted_ts is None else max(accepted_ts, ts)
         if isinstance(route, ConsentDrop):
             batch.consent_drops[(ts.date(), route.trial_id, route.reason)] += 1
+            dropped = True
             trial_id = trial_id or route.trial_id
             continue
         trial_id = trial_id or route.placement.trial_id
@@ -153,6 +139,7 @@ def _route(batch: Batch, inbound: Inbound, message: DeviceMessage, registry: Reg
         _note(batch, message, accepted_ts, trial_id)
     elif message.seqs:
         _note(batch, message, stamps[0], None, seen=False)
+    return dropped or bool(refusals)
 
 
 def _store(

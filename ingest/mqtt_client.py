@@ -59,11 +59,11 @@ class BufferedReadClient(mqtt.Client):
 
     def loop_read(self, max_packets: int = 1) -> mqtt.MQTTErrorCode:
         rc = super().loop_read(max_packets)
+        sock = self.socket()  # the same until a read fails
+        if not isinstance(sock, _ReadBuffer):
+            return rc
         for _ in range(DRAIN_PACKETS):
-            sock = self.socket()
-            if rc != mqtt.MQTT_ERR_SUCCESS or not isinstance(sock, _ReadBuffer):
-                break
-            if not sock.buffered():
+            if rc != mqtt.MQTT_ERR_SUCCESS or not sock.buffered():
                 break
             rc = super().loop_read(max_packets)
         return rc
