@@ -370,18 +370,11 @@ def usage(
     offset: int = 0,
 ) -> UsageSlice:
     """One page of usage (all of it without `limit`); only the page is built in Python."""
-    params: dict[str, Any] = {
-        "trial": trial_id,
-        "start": start,
-        "end": end,
-        "unit": granularity,
-        "tz": ROLLUP_TIMEZONE,
-        "audience": "company" if dashboards_only else "all",
-    }
     if level == "trial" and granularity == "hour":
         rows, by_type = _trial_hourly_usage_sql()
     else:
         rows, by_type = _device_rollup_usage_sql(granularity, level, dashboards_only)
+    params = _usage_params(trial_id, granularity, start, end, dashboards_only)
     return _usage_page(conn, rows, by_type, params, limit, offset)
 
 
@@ -398,8 +391,21 @@ def device_rollup_usage(
     """All usage aggregated at request time from the device/participant-level rollups (what the
     trial-level hourly rollup must equal)."""
     rows, by_type = _device_rollup_usage_sql(granularity, level, dashboards_only)
-    params = {"trial": trial_id, "start": start, "end": end, "unit": granularity}
-    return _usage_page(conn, rows, by_type, {**params, "tz": ROLLUP_TIMEZONE}, None, 0)
+    params = _usage_params(trial_id, granularity, start, end, dashboards_only)
+    return _usage_page(conn, rows, by_type, params, None, 0)
+
+
+def _usage_params(
+    trial_id: int, granularity: Granularity, start: datetime, end: datetime, dashboards_only: bool
+) -> dict[str, Any]:
+    return {
+        "trial": trial_id,
+        "start": start,
+        "end": end,
+        "unit": granularity,
+        "tz": ROLLUP_TIMEZONE,
+        "audience": "company" if dashboards_only else "all",
+    }
 
 
 # The page's event types: only the buckets the page spans (%(first)s … %(last)s).
@@ -468,7 +474,10 @@ def _usage_page(
 ) -> UsageSlice:
     with conn.cursor(row_factory=class_row(_CountedUsageRow)) as cur:
         rows = cur.execute(rows_query, {**params, "limit": limit, "offset": offset}).fetchall()
-        if not rows:  # past the end, or nothing at all: the total still counts
+        if not rows:
+            if not offset:
+                return UsageSlice([], [], 0)
+            # Past the end: the total still counts.
             first = cur.execute(rows_query, {**params, "limit": 1, "offset": 0}).fetchone()
             return UsageSlice([], [], first.total if first else 0)
     page = {**params, "first": rows[0].bucket, "last": rows[-1].bucket}
