@@ -1,0 +1,115 @@
+"""Languages and local formats: Danish by default, English on request, times in Copenhagen.
+
+One home for what the web app and the reports show people: gettext catalogs per domain (the
+source strings are English; `i18n/locales/da/LC_MESSAGES/<domain>.po` holds the Danish), and
+numbers, money and dates in the reader's locale through Babel. Catalogs are read from the `.po`
+files at first use, so there is no compiled `.mo` to keep in step.
+"""
+
+from __future__ import annotations
+
+import gettext
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from functools import cache
+from io import BytesIO
+from pathlib import Path
+from typing import Final
+from zoneinfo import ZoneInfo
+
+from babel import Locale, UnknownLocaleError
+from babel import dates as babel_dates
+from babel import numbers as babel_numbers
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import Translations
+
+LOCALES: Final = ("da", "en")
+DEFAULT_LOCALE: Final = "da"
+SOURCE_LOCALE: Final = "en"  # the language msgids are written in
+TIMEZONE: Final = ZoneInfo("Europe/Copenhagen")
+LOCALES_DIR: Final = Path(__file__).parent / "locales"
+
+
+def catalog_path(locale: str, domain: str) -> Path:
+    return LOCALES_DIR / locale / "LC_MESSAGES" / f"{domain}.po"
+
+
+@cache
+def translations(locale: str, domain: str) -> gettext.NullTranslations:
+    """The catalog of `domain` in `locale`; English (the source) and missing catalogs pass through."""
+    path = catalog_path(locale, domain)
+    if locale == SOURCE_LOCALE or not path.exists():
+        return gettext.NullTranslations()
+    with path.open("rb") as po_file:
+        catalog = read_po(po_file, locale=locale, domain=domain)
+    buffer = BytesIO()
+    write_mo(buffer, catalog)
+    buffer.seek(0)
+    return Translations(buffer, domain=domain)
+
+
+def negotiate(requested: str | None, accept_language: str | None = None) -> str:
+    """The locale to answer in: an explicit request, else the browser's first known, else Danish."""
+    if requested:
+        code = requested.strip().lower()[:2]
+        if code in LOCALES:
+            return code
+    for part in (accept_language or "").split(","):
+        code = part.split(";")[0].strip().lower()[:2]
+        if code in LOCALES:
+            return code
+    return DEFAULT_LOCALE
+
+
+@dataclass(frozen=True)
+class Formatter:
+    """Formats for one reader: `Formatter("da").number(1208.57, 2)` is '1.208,57'."""
+
+    locale: str = DEFAULT_LOCALE
+
+    def __post_init__(self) -> None:
+        if self.locale not in LOCALES:
+            raise ValueError(f"unknown locale {self.locale!r}; known: {', '.join(LOCALES)}")
+
+    @property
+    def babel_locale(self) -> Locale:
+        try:
+            return Locale.parse({"da": "da_DK", "en": "en_GB"}[self.locale])
+        except UnknownLocaleError:  # pragma: no cover - Babel ships both
+            return Locale.parse(self.locale)
+
+    def number(self, value: float | Decimal | int, digits: int = 0) -> str:
+        pattern = "#,##0" + ("." + "0" * digits if digits else "")
+        return babel_numbers.format_decimal(
+            value, format=pattern, locale=self.babel_locale, decimal_quantization=True
+        )
+
+    def money(self, value: float | Decimal | int, currency: str = "DKK", digits: int = 2) -> str:
+        """'12.345,67 kr.' in Danish, 'DKK 12,345.67' in English."""
+        return babel_numbers.format_currency(
+            value,
+            currency,
+            format=None,
+            locale=self.babel_locale,
+            currency_digits=digits == 2,
+            decimal_quantization=True,
+        )
+
+    def percent(self, fraction: float | Decimal, digits: int = 0) -> str:
+        pattern = "#,##0" + ("." + "0" * digits if digits else "") + "\xa0%"  # no break before %
+        return babel_numbers.format_percent(fraction, format=pattern, locale=self.babel_locale)
+
+    def date(self, value: date | datetime, format: str = "long") -> str:
+        if isinstance(value, datetime):
+            value = value.astimezone(TIMEZONE).date()
+        return babel_dates.format_date(value, format=format, locale=self.babel_locale)
+
+    def datetime(self, value: datetime, format: str = "medium") -> str:
+        """In Europe/Copenhagen whatever zone `value` carries (it must carry one)."""
+        if value.tzinfo is None:
+            raise ValueError("a datetime to show must carry a time zone")
+        return babel_dates.format_datetime(
+            value, format=format, tzinfo=TIMEZONE, locale=self.babel_locale
+        )
