@@ -27,6 +27,8 @@ FORBIDDEN = [
     "public.telemetry_events",
     "public.usage_events_hourly",
     "public.device_health_status",
+    "public.time_saved_occurrences",
+    "public.activity_saving_estimates",
     "public.companies",
     "ldl_grafana.usage_hourly",
     "grafana_coordinator.trial_portfolio",
