@@ -13,9 +13,10 @@ from pydantic import BaseModel
 
 from access.schemas import Principal
 from access.service import record
-from infra.errors import Invalid, NotFound
+from infra.errors import Conflict, Invalid, NotFound
 from trials import assessment_repository as repo
 from trials import service as trials_service
+from trials.lifecycle import FINISHED
 from trials.schemas import (
     Phase,
     Respondent,
@@ -30,6 +31,13 @@ from trials.surveys import QUESTIONS, SCALE
 
 
 # ------------------------------------------------------------------------ success criteria
+def _trial_open_for_criteria(conn: psycopg.Connection, actor: Principal, trial_id: int) -> None:
+    # Once decided, the criteria the decision was judged by stay as they were.
+    trial = trials_service.get_trial_for(conn, actor, trial_id)
+    if trial.status in FINISHED:
+        raise Conflict(f"trial {trial_id} is {trial.status}: its success criteria are final")
+
+
 def _check_activity(conn: psycopg.Connection, trial_id: int, activity_id: int | None) -> None:
     if activity_id is not None and not repo.activity_in_trial(conn, trial_id, activity_id):
         raise Invalid(f"activity {activity_id} is not one of trial {trial_id}'s activities")
@@ -38,7 +46,7 @@ def _check_activity(conn: psycopg.Connection, trial_id: int, activity_id: int | 
 def add_criterion(
     conn: psycopg.Connection, actor: Principal, trial_id: int, request: SuccessCriterionCreate
 ) -> SuccessCriterion:
-    trials_service.get_trial_for(conn, actor, trial_id)
+    _trial_open_for_criteria(conn, actor, trial_id)
     _check_activity(conn, trial_id, request.activity_id)
     criterion = repo.insert_criterion(conn, trial_id, request.model_dump())
     record(
@@ -66,7 +74,7 @@ def edit_criterion(
     criterion_id: int,
     request: SuccessCriterionUpdate,
 ) -> SuccessCriterion:
-    trials_service.get_trial_for(conn, actor, trial_id)
+    _trial_open_for_criteria(conn, actor, trial_id)
     before = _criterion(conn, trial_id, criterion_id)
     merged = {**before.model_dump(), **request.model_dump(exclude_unset=True)}
     problem = activity_problem(merged["metric"], merged["activity_id"])
@@ -89,7 +97,7 @@ def edit_criterion(
 def remove_criterion(
     conn: psycopg.Connection, actor: Principal, trial_id: int, criterion_id: int
 ) -> None:
-    trials_service.get_trial_for(conn, actor, trial_id)
+    _trial_open_for_criteria(conn, actor, trial_id)
     before = _criterion(conn, trial_id, criterion_id)
     repo.delete_criterion(conn, criterion_id)
     record(

@@ -313,3 +313,62 @@ def test_pdf_is_the_same_report_on_numbered_a4_pages(
             ],
             check=True,
         )
+
+
+def test_criteria_and_surveys_are_kept_by_coordinators_and_refused_with_reasons(
+    conn: psycopg.Connection, http: httpx.Client, assessed: tuple[Seeded, dict[str, str]]
+) -> None:
+    seeded, coordinator = assessed
+    t = seeded.trial_id
+    path = f"/trials/{t}/success-criteria"
+    company = _key(conn, Role.COMPANY, seeded.company_a)
+    evaluator = _key(conn, Role.EVALUATOR)
+    body = {"metric": "data_completeness_pct", "target": "99"}
+    assert http.post(path, headers=company, json=body).status_code == 403
+    assert http.post(path, headers=evaluator, json=body).status_code == 403
+    assert http.get(path, headers=company).status_code == 200  # judged evidence: readable
+    rival = _key(conn, Role.COMPANY, seeded.company_b)
+    assert http.get(path, headers=rival).status_code == 404
+    missing = http.post(path, headers=coordinator, json={"metric": "time_saved_pct", "target": 1})
+    assert missing.status_code == 422 and "activity_id is required" in missing.text
+    other_activity = conn.execute(
+        "INSERT INTO activities (trial_id, name) VALUES (%s, 'elsewhere') RETURNING id",
+        (seeded.other_trial_id,),
+    ).fetchone()[0]
+    conn.commit()
+    foreign = http.post(
+        path,
+        headers=coordinator,
+        json={"metric": "occurrences_per_day", "target": 1, "activity_id": other_activity},
+    )
+    assert foreign.status_code == 422 and "not one of trial" in foreign.json()["detail"]
+    assert (
+        http.post(path, headers=coordinator, json={"metric": "nope", "target": 1}).status_code
+        == 422
+    )
+    created = http.post(path, headers=coordinator, json=body).json()
+    one = f"{path}/{created['id']}"
+    edited = http.patch(one, headers=coordinator, json={"target": "99.5", "comparison": "at_most"})
+    assert edited.status_code == 200 and edited.json()["target"] == "99.50"
+    wrong = http.patch(one, headers=coordinator, json={"metric": "time_saved_pct"})
+    assert wrong.status_code == 422 and "activity_id" in wrong.json()["detail"]
+    assert http.patch(one, headers=coordinator, json={"target": None}).status_code == 422
+    assert http.delete(one, headers=coordinator).status_code == 204
+    assert http.delete(one, headers=coordinator).status_code == 404
+    surveys = f"/trials/{t}/surveys"
+    answer = {"respondent": "resident", "phase": "baseline", "answered_on": "2025-03-01"}
+    unknown = http.post(surveys, headers=coordinator, json={**answer, "answers": {"workload": 3}})
+    assert unknown.status_code == 422 and "resident is not asked workload" in unknown.text
+    too_high = http.post(surveys, headers=coordinator, json={**answer, "answers": {"safety": 6}})
+    assert too_high.status_code == 422
+    assert (
+        http.post(surveys, headers=company, json={**answer, "answers": {"safety": 3}}).status_code
+        == 403
+    )
+    http.post(
+        f"/trials/{t}/transitions",
+        headers=coordinator,
+        json={"to": "concluded", "decision": "stop", "rationale": "Ikke nok tid sparet."},
+    ).raise_for_status()
+    final = http.post(path, headers=coordinator, json=body)
+    assert final.status_code == 409 and "final" in final.json()["detail"]
