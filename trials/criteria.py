@@ -43,6 +43,7 @@ TOO_FEW = N_("too few time observations")
 NO_EVENT_TYPE = N_("no device event type is mapped to the activity")
 NOT_STARTED = N_("the trial period has not started")
 NO_DATA = N_("no device data yet")
+NOTHING_SAVED_YET = N_("no time saved measured yet")
 NO_BUSINESS_CASE = N_("the business case is incomplete (staff cost or trial period missing)")
 
 
@@ -181,6 +182,11 @@ def _payback_months(m: Measurements) -> _Value:
         "one_off_costs": projection.one_off_costs,
         "net_benefit_per_year": projection.net_benefit_per_year,
     }
+    measured = [
+        a for a in m.time_saved.activities if a.status == "estimated" and (a.occurrences or 0) > 0
+    ]
+    if not measured:  # no saving measured is not a saving of zero: too early to judge
+        return _Value(None, None, basis, NOTHING_SAVED_YET, "")
     if projection.payback_months is None:
         # Never paid back: a definite answer, judged below as the worst possible value.
         return _Value(None, None, basis, None, projection.payback_note)
