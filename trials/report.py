@@ -378,7 +378,7 @@ def _time_saved(r: Reader, evidence: Evidence) -> Section:
                     r._("Status"),
                 ),
                 rows,
-                css="numbers",
+                css="numbers activities",
             )
         ],
         charts=["minutes", "cumulative"],
@@ -428,7 +428,7 @@ def _business_case(r: Reader, evidence: Evidence) -> Section:
         if value_ci
         else "—",
         r.money(case.costs.one_off, case.currency),
-        r.money(case.costs.recurring_per_year, case.currency),
+        "—",  # a yearly amount: it belongs to the full-year columns
         "—",
         "—",
     ]
@@ -713,6 +713,7 @@ th {{ background: #f3f6f9; font-weight: 600; }}
 table.numbers td + td, table.numbers th + th, table.counts td, table.counts th {{
   text-align: right; }}
 table.survey {{ table-layout: fixed; }}
+table.activities td:first-child {{ width: 18%; }}
 table.survey th:first-child {{ width: 48%; }}
 table.facts td:first-child {{ width: 34%; color: #3e4c59; }}
 table.key td {{ font-size: 10.5pt; }}

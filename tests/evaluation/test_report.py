@@ -20,6 +20,7 @@ import psycopg
 import pytest
 
 from access.schemas import Role
+from infra.db import connect
 from tests.evaluation.seed import Seeded, constructed_trial, refresh
 from tests.evaluation.test_api import _key
 
@@ -120,9 +121,13 @@ def add_assessment(http: httpx.Client, coordinator: dict[str, str], seeded: Seed
 
 
 @pytest.fixture
-def assessed(conn: psycopg.Connection, http: httpx.Client) -> tuple[Seeded, dict[str, str]]:
+def assessed(
+    conn: psycopg.Connection, db_url: str, http: httpx.Client
+) -> tuple[Seeded, dict[str, str]]:
     seeded = constructed_trial(conn)
-    refresh(conn)
+    # As the rollups' owner, as the scheduler runs (TimescaleDB refreshes need the owner).
+    with connect(db_url, as_app=False) as owner:
+        refresh(owner)
     coordinator = _key(conn, Role.COORDINATOR)
     add_assessment(http, coordinator, seeded)
     return seeded, coordinator
