@@ -87,23 +87,23 @@ def caveats(saved: TimeSaved, case: BusinessCase) -> list[Caveat]:
         low = projection.value_per_year_ci95.low - projection.recurring_costs_per_year
         high = projection.value_per_year_ci95.high - projection.recurring_costs_per_year
         if low < 0 < projection.net_benefit_per_year:
-            found.append(
-                _caveat("may_lose", low=f"{low} {case.currency}", high=f"{high} {case.currency}")
-            )
+            found.append(_caveat("may_lose", low=low, high=high, currency=case.currency))
     return found
+
+
+MONEY = frozenset({"low", "high"})  # amounts in the caveat's `currency`
 
 
 def render(caveat: Caveat, gettext: Callable[[str], str], fmt: Formatter) -> str:
     """The caveat in the reader's language: numbers and money in their format."""
     params: dict[str, str] = {}
     for name, value in caveat.params.items():
-        if isinstance(value, Decimal):
+        if name in MONEY:
+            params[name] = fmt.money(Decimal(value), str(caveat.params["currency"]), digits=0)
+        elif isinstance(value, Decimal):
             params[name] = fmt.number(value, 1 if value != value.to_integral_value() else 0)
         elif isinstance(value, int):
             params[name] = fmt.number(value)
-        elif name in ("low", "high"):
-            amount, currency = value.rsplit(" ", 1)
-            params[name] = fmt.money(Decimal(amount), currency, digits=0)
         else:
             params[name] = value
     return gettext(TEMPLATES[caveat.code]) % params

@@ -198,9 +198,8 @@ def _meets(value: Decimal, comparison: Comparison, target: Decimal) -> bool:
     return value >= target if comparison == Comparison.AT_LEAST else value <= target
 
 
-def judge(
-    criterion: SuccessCriterion, measurements: Measurements
-) -> CriterionResult:  # one criterion
+def judge(criterion: SuccessCriterion, measurements: Measurements) -> CriterionResult:
+    """One criterion's verdict: judged on the point value; the interval says how sure it is."""
     activity = _activity(measurements.time_saved, criterion.activity_id)
     metric = criterion.metric
     if metric == CriterionMetric.TIME_SAVED_PCT:
