@@ -196,11 +196,23 @@ def _key_figures(r: Reader, evidence: Evidence) -> Table:
         if tally.total
         else r._("no measurable success criteria")
     )
+    for verdict in ("not_met", "not_measurable"):
+        names = [
+            _criterion_name(r, c.metric, c.activity_name)
+            for c in evidence.criteria.criteria
+            if c.verdict == verdict
+        ]
+        if names:
+            worked += f"; {r.label(verdict)}: {'; '.join(names)}"
     saves = r._("%(hours)s hours (%(value)s) in %(days)s days") % {
         "hours": r.num(saved.hours_saved, 1),
         "value": r.money(case.observed.value_of_time_saved or 0, case.currency),
         "days": r.num(case.observed.days or 0, 1),
     }
+    if projection is not None:
+        saves += "; " + r._("projected %(hours)s hours a year") % {
+            "hours": r.num(projection.hours_saved_per_year, 0)
+        }
     costs = r._("%(one_off)s once, %(recurring)s a year") % {
         "one_off": r.money(case.costs.one_off, case.currency),
         "recurring": r.money(case.costs.recurring_per_year, case.currency),
