@@ -717,6 +717,7 @@ h1 {{ font-size: 18pt; margin: 0 0 .1em; }}
 h2 {{ font-size: 13pt; border-bottom: 2px solid #dde3ea; padding-bottom: .15em;
   margin: 1.2em 0 .4em; break-after: avoid; }}
 p {{ margin: .3em 0; }}
+p + table {{ break-before: avoid; }}  /* a table stays with the words that introduce it */
 .subtitle {{ color: #52606d; margin-bottom: .6em; }}
 table {{ border-collapse: collapse; width: 100%; margin: .4em 0; font-size: 9.5pt;
   break-inside: avoid; }}
