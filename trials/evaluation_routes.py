@@ -12,12 +12,12 @@ from access.deps import Coordinator, CoordinatorOrEvaluator, CurrentPrincipal
 from i18n import negotiate
 from infra.http import Conn, Page, Paging
 from trials import evaluation_service as service
-from trials import report
 from trials.business_case import BusinessCase
 from trials.evaluation import TimeSaved
 from trials.evaluation_repository import ExportKind, Granularity, Level
 from trials.evaluation_service import PortfolioItem, UsagePage
 from trials.export import export_csv
+from trials.report_html import render_html, render_pdf
 
 router = APIRouter(tags=["evaluation"])
 TrialId = Annotated[int, Path(ge=1, le=2**63 - 1)]
@@ -73,7 +73,7 @@ def report_html(
     time saved, use, MAST surveys, consent, data completeness. Danish unless asked otherwise."""
     locale = negotiate(lang, accept_language)
     evidence = service.evidence_for(conn, principal, trial_id)
-    return HTMLResponse(report.render_html(evidence, locale), headers={"Content-Language": locale})
+    return HTMLResponse(render_html(evidence, locale), headers={"Content-Language": locale})
 
 
 @router.get("/trials/{trial_id}/report.pdf", response_class=Response)
@@ -86,7 +86,7 @@ def report_pdf(
 ) -> Response:
     """The same report on A4 pages, with page numbers, the municipality and the date."""
     locale = negotiate(lang, accept_language)
-    pdf = report.render_pdf(service.evidence_for(conn, principal, trial_id), locale)
+    pdf = render_pdf(service.evidence_for(conn, principal, trial_id), locale)
     return Response(
         pdf,
         media_type="application/pdf",

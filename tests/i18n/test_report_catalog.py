@@ -17,6 +17,7 @@ from trials.schemas import CriterionMetric, Respondent
 ROOT = Path(__file__).parents[2]
 SOURCES = [
     "trials/report.py",
+    "trials/report_html.py",
     "trials/report_text.py",
     "trials/report_charts.py",
     "trials/caveats.py",
