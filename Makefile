@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN = $(VENV)/bin
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench docs clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,11 @@ test: lint
 
 bench: $(BIN)/.installed
 	$(BIN)/python -m bench
+
+# docs/report-page-1.png, the README's picture of a report's first page: the PDF test renders
+# the constructed trial's report and keeps page 1 (needs PostgreSQL, as `make test` does).
+docs: $(BIN)/.installed
+	LDL_REPORT_DOCS=1 $(BIN)/python -m pytest tests/evaluation/test_report.py -q -k pdf
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -15,6 +15,7 @@ from infra.db import create_pool
 from infra.http import ERROR_RESPONSES, Conn
 from infra.settings import Settings
 from ingest.routes import router as ingest_router
+from trials.assessment_routes import router as assessment_router
 from trials.evaluation_routes import router as evaluation_router
 from trials.routes import router as trials_router
 
@@ -86,4 +87,5 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(devices_router)
     app.include_router(ingest_router)
     app.include_router(evaluation_router)
+    app.include_router(assessment_router)
     return app

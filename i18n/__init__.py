@@ -87,13 +87,16 @@ class Formatter:
         )
 
     def money(self, value: float | Decimal | int, currency: str = "DKK", digits: int = 2) -> str:
-        """'12.345,67 kr.' in Danish, 'DKK 12,345.67' in English."""
-        return babel_numbers.format_currency(
+        """'12.345,67 kr.' in Danish, 'DKK12,345.67' in English; `digits=0` for whole kroner."""
+        # The locale's currency pattern with the asked-for decimals (Babel's own option only
+        # switches between the currency's digits and the pattern's).
+        pattern = babel_numbers.parse_pattern(self.babel_locale.currency_formats["standard"])
+        pattern.frac_prec = (digits, digits)
+        return pattern.apply(
             value,
-            currency,
-            format=None,
-            locale=self.babel_locale,
-            currency_digits=digits == 2,
+            self.babel_locale,
+            currency=currency,
+            currency_digits=False,
             decimal_quantization=True,
         )
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import psycopg
+from psycopg.types.json import Jsonb
 
 SITES = {
     "Plejecenter Kongebro": (
@@ -253,6 +254,8 @@ def _seed_trial(
                 ),
             )
 
+    _seed_assessment(conn, seed, rng, trial_id, activity_id, baseline_from, trial_from, running)
+
     initials = seed.unit[:2].upper()
     participants: list[int | None] = []
     for number in range(1, seed.participant_count + 1):
@@ -315,3 +318,49 @@ def _seed_consent(
             "keep" if withdrawn else None,
         ),
     )
+
+
+def _seed_assessment(
+    conn: psycopg.Connection,
+    seed: TrialSeed,
+    rng: random.Random,
+    trial_id: int,
+    activity_id: int,
+    baseline_from: datetime,
+    trial_from: datetime,
+    running: bool,
+) -> None:
+    """Structured success criteria, and MAST surveys: staff in each phase, relatives with it."""
+    for metric, comparison, target, activity in (
+        ("time_saved_pct", "at_least", 30, activity_id),
+        ("data_completeness_pct", "at_least", 95, None),
+        ("payback_months", "at_most", 24, None),
+    ):
+        conn.execute(
+            "INSERT INTO success_criteria (trial_id, metric, comparison, target, activity_id)"
+            " VALUES (%s, %s, %s, %s, %s)",
+            (trial_id, metric, comparison, target, activity),
+        )
+    # Staff find the task heavier before the technology than with it.
+    phases = [("baseline", baseline_from, 2.5)] + ([("intervention", trial_from, 4.0)] * running)
+    for phase, start, centre in phases:
+        for i in range(6):
+            answers = {
+                question: min(5, max(1, round(rng.gauss(centre, 0.8))))
+                for question in ("time_for_residents", "physical_strain", "fits_routines")
+            }
+            if phase == "intervention":
+                answers["recommend"] = min(5, max(1, round(rng.gauss(4.2, 0.7))))
+            conn.execute(
+                "INSERT INTO survey_responses (trial_id, respondent, phase, answered_on, answers)"
+                " VALUES (%s, 'staff', %s, %s, %s)",
+                (trial_id, phase, (start + timedelta(days=14 + i)).date(), Jsonb(answers)),
+            )
+    if running:
+        for i in range(3):
+            answers = {q: min(5, max(1, round(rng.gauss(4.0, 0.7)))) for q in ("comfort", "safety")}
+            conn.execute(
+                "INSERT INTO survey_responses (trial_id, respondent, phase, answered_on, answers)"
+                " VALUES (%s, 'relative', 'intervention', %s, %s)",
+                (trial_id, (trial_from + timedelta(days=20 + i)).date(), Jsonb(answers)),
+            )

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Header, Path, Query
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from pydantic import AwareDatetime
 
 from access.deps import Coordinator, CoordinatorOrEvaluator, CurrentPrincipal
+from i18n import negotiate
 from infra.http import Conn, Page, Paging
 from trials import evaluation_service as service
-from trials import report
 from trials.business_case import BusinessCase
 from trials.evaluation import TimeSaved
 from trials.evaluation_repository import ExportKind, Granularity, Level
 from trials.evaluation_service import PortfolioItem, UsagePage
 from trials.export import export_csv
+from trials.report_html import render_html, render_pdf
 
 router = APIRouter(tags=["evaluation"])
 TrialId = Annotated[int, Path(ge=1, le=2**63 - 1)]
@@ -54,19 +55,45 @@ def business_case(conn: Conn, principal: CurrentPrincipal, trial_id: TrialId) ->
     return service.business_case_for(conn, principal, trial_id)
 
 
+Language = Annotated[
+    str | None, Query(alias="lang", description="da (default) or en; else Accept-Language")
+]
+AcceptLanguage = Annotated[str | None, Header(include_in_schema=False)]
+
+
 @router.get("/trials/{trial_id}/report", response_class=HTMLResponse)
-def report_html(conn: Conn, principal: CurrentPrincipal, trial_id: TrialId) -> HTMLResponse:
-    """A self-contained HTML report (inline SVG charts) to hand to a council or investors."""
-    return HTMLResponse(report.render_html(service.evidence_for(conn, principal, trial_id)))
+def report_html(
+    conn: Conn,
+    principal: CurrentPrincipal,
+    trial_id: TrialId,
+    lang: Language = None,
+    accept_language: AcceptLanguage = None,
+) -> HTMLResponse:
+    """The evidence pack for a council: summary first, success criteria judged, business case,
+    time saved, use, MAST surveys, consent, data completeness. Danish unless asked otherwise."""
+    locale = negotiate(lang, accept_language)
+    evidence = service.evidence_for(conn, principal, trial_id)
+    return HTMLResponse(render_html(evidence, locale), headers={"Content-Language": locale})
 
 
 @router.get("/trials/{trial_id}/report.pdf", response_class=Response)
-def report_pdf(conn: Conn, principal: CurrentPrincipal, trial_id: TrialId) -> Response:
-    pdf = report.render_pdf(service.evidence_for(conn, principal, trial_id))
+def report_pdf(
+    conn: Conn,
+    principal: CurrentPrincipal,
+    trial_id: TrialId,
+    lang: Language = None,
+    accept_language: AcceptLanguage = None,
+) -> Response:
+    """The same report on A4 pages, with page numbers, the municipality and the date."""
+    locale = negotiate(lang, accept_language)
+    pdf = render_pdf(service.evidence_for(conn, principal, trial_id), locale)
     return Response(
         pdf,
         media_type="application/pdf",
-        headers={"Content-Disposition": f'inline; filename="trial-{trial_id}-report.pdf"'},
+        headers={
+            "Content-Disposition": f'inline; filename="trial-{trial_id}-report-{locale}.pdf"',
+            "Content-Language": locale,
+        },
     )
 
 

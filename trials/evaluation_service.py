@@ -5,7 +5,7 @@ Never commits; the caller owns the transaction.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 from typing import Literal
 
@@ -13,13 +13,19 @@ import psycopg
 from pydantic import BaseModel, Field
 
 from access.schemas import Principal, Role
+from i18n import TIMEZONE
 from infra.errors import Invalid, NotFound
 from infra.http import Page, PageParams
+from trials import assessment_repository, assessment_service
 from trials import evaluation_repository as repo
 from trials import service as trials_service
+from trials.assessment_service import SurveySummary
 from trials.business_case import BusinessCase, BusinessCaseInput, CostItem, business_case
+from trials.caveats import Caveat, caveats
+from trials.criteria import CriteriaTally, CriterionResult, Measurements, judge_all, tally
 from trials.evaluation import ActivityEstimate, ActivityInput, TimeSaved, time_saved
 from trials.evaluation_repository import ConsentCoverage, Granularity, Level, TrialFacts
+from trials.schemas import SuccessCriterion
 
 MAX_BUCKETS = {"hour": 24 * 92, "day": 3 * 366}
 
@@ -181,39 +187,153 @@ def business_case_for(
     return _business_case(conn, facts, estimates)
 
 
+# ------------------------------------------------------------------ success criteria
+class CriteriaAnswer(BaseModel):
+    """The trial's success criteria judged from live data, and how far that evidence carries."""
+
+    trial_id: int
+    period_from: datetime | None = Field(description="the trial period observed so far")
+    period_until: datetime | None
+    observed_days: Decimal | None
+    tally: CriteriaTally
+    criteria: list[CriterionResult]
+    caveats: list[Caveat]
+
+
+def _criteria_answer(
+    conn: psycopg.Connection,
+    facts: TrialFacts,
+    saved: TimeSaved,
+    case: BusinessCase,
+    completeness: repo.Completeness,
+    criteria: list[SuccessCriterion],
+) -> CriteriaAnswer:
+    start, until = intervention_period(facts)
+    hours = (
+        assessment_repository.hours_with_data(conn, facts.id, start, until)
+        if start and until
+        else 0
+    )
+    lost = completeness.dead_letters + (completeness.messages_missing_in_gaps or 0)
+    measurements = Measurements(
+        time_saved=saved,
+        business_case=case,
+        period_days=case.observed.days,
+        hours_with_data=hours,
+        stored=completeness.readings + completeness.events,
+        lost=lost,
+    )
+    results = judge_all(criteria, measurements)
+    return CriteriaAnswer(
+        trial_id=facts.id,
+        period_from=start,
+        period_until=until,
+        observed_days=case.observed.days,
+        tally=tally(results),
+        criteria=results,
+        caveats=caveats(saved, case),
+    )
+
+
+def _judged_with(
+    conn: psycopg.Connection,
+    facts: TrialFacts,
+    criteria: list[SuccessCriterion],
+    dashboards_only: bool = False,
+) -> tuple[TimeSaved, BusinessCase, CriteriaAnswer]:
+    saved, estimates = _time_saved(conn, facts, dashboards_only=dashboards_only)
+    case = _business_case(conn, facts, estimates)
+    completeness = repo.completeness(conn, facts.id)
+    return saved, case, _criteria_answer(conn, facts, saved, case, completeness, criteria)
+
+
+def success_criteria_for(
+    conn: psycopg.Connection, principal: Principal, trial_id: int
+) -> CriteriaAnswer:
+    facts = authorised_trial(conn, principal, trial_id)
+    criteria = assessment_repository.list_criteria(conn, [trial_id])
+    return _judged_with(conn, facts, criteria, dashboards_only=_for_company(principal))[2]
+
+
+# ------------------------------------------------------------------------------ report
+class UsageTotals(BaseModel):
+    """What the report's usage counts, so that its numbers agree or explain themselves."""
+
+    period_from: datetime
+    period_until: datetime
+    days: int = Field(description="local days in the period")
+    days_with_data: int
+    readings_visible: int = Field(description="what this reader may see (a company: consent)")
+    events_visible: int
+    readings_all: int = Field(description="every participant's, in the same period")
+    events_all: int
+    audience: Literal["all", "company"]
+
+
 class Evidence(BaseModel):
     """Everything a report shows, gathered once."""
 
     facts: TrialFacts
+    municipalities: list[str]
     time_saved: TimeSaved
     business_case: BusinessCase
+    criteria: CriteriaAnswer
+    surveys: SurveySummary
     coverage: ConsentCoverage
     completeness: repo.Completeness
     daily_usage: list[UsageBucket]
+    usage_totals: UsageTotals
 
 
 def evidence_for(conn: psycopg.Connection, principal: Principal, trial_id: int) -> Evidence:
     facts = authorised_trial(conn, principal, trial_id)
     saved, estimates = _time_saved(conn, facts, dashboards_only=_for_company(principal))
+    case = _business_case(conn, facts, estimates)
+    completeness = repo.completeness(conn, trial_id)
     end = min(facts.trial_until, facts.now) if facts.trial_until else facts.now
     start = facts.baseline_from or facts.trial_from or end - timedelta(days=30)
+    end = max(end, start + timedelta(days=1))
     daily = usage(
-        conn,
-        principal,
-        trial_id,
-        "day",
-        "trial",
-        start,
-        max(end, start + timedelta(days=1)),
-        PageParams(limit=10_000, offset=0),
+        conn, principal, trial_id, "day", "trial", start, end, PageParams(limit=10_000, offset=0)
     ).items
+    company = principal.role == Role.COMPANY
+    everyone = (
+        repo.usage(conn, trial_id, "day", start, end, "trial", dashboards_only=False).rows
+        if company
+        else daily
+    )
+    first_day, last_day = start.astimezone(TIMEZONE).date(), end.astimezone(TIMEZONE).date()
+    if end.astimezone(TIMEZONE).time() == time(0):
+        last_day -= timedelta(days=1)  # a period ending at midnight does not touch the next day
+    totals = UsageTotals(
+        period_from=start,
+        period_until=end,
+        days=(last_day - first_day).days + 1,
+        days_with_data=sum(1 for u in everyone if u.readings + u.events > 0),
+        readings_visible=sum(u.readings for u in daily),
+        events_visible=sum(u.events for u in daily),
+        readings_all=sum(u.readings for u in everyone),
+        events_all=sum(u.events for u in everyone),
+        audience="company" if company else "all",
+    )
     return Evidence(
         facts=facts,
+        municipalities=assessment_repository.municipalities(conn, trial_id),
         time_saved=saved,
-        business_case=_business_case(conn, facts, estimates),
+        business_case=case,
+        criteria=_criteria_answer(
+            conn,
+            facts,
+            saved,
+            case,
+            completeness,
+            assessment_repository.list_criteria(conn, [trial_id]),
+        ),
+        surveys=assessment_service.survey_summary(conn, trial_id),
         coverage=repo.consent_coverage(conn, [trial_id])[trial_id],
-        completeness=repo.completeness(conn, trial_id),
+        completeness=completeness,
         daily_usage=daily,
+        usage_totals=totals,
     )
 
 
@@ -231,6 +351,8 @@ class PortfolioItem(BaseModel):
     consent: ConsentCoverage
     hours_saved: Decimal
     hours_saved_ci95: tuple[Decimal, Decimal]
+    success_criteria: CriteriaTally
+    criteria: list[CriterionResult]
     decision: str | None
 
 
@@ -256,8 +378,12 @@ def portfolio(conn: psycopg.Connection, sort: str, paging: PageParams) -> Page[P
     flows = repo.flow(conn)
     coverage = repo.consent_coverage(conn, [f.id for f in all_facts])
     items = []
+    criteria = assessment_repository.list_criteria(conn, [f.id for f in all_facts])
     for facts in all_facts:
-        saved = _time_saved(conn, facts, dashboards_only=False)[0]  # coordinators only
+        # The portfolio is the coordinators': every participant's consented data counts.
+        saved, _, judged = _judged_with(
+            conn, facts, [c for c in criteria if c.trial_id == facts.id], dashboards_only=False
+        )
         flow = flows[facts.id]
         items.append(
             PortfolioItem(
@@ -273,6 +399,8 @@ def portfolio(conn: psycopg.Connection, sort: str, paging: PageParams) -> Page[P
                 consent=coverage[facts.id],
                 hours_saved=saved.hours_saved,
                 hours_saved_ci95=saved.hours_saved_ci95,
+                success_criteria=judged.tally,
+                criteria=judged.criteria,
                 decision=facts.decision,
             )
         )

@@ -1,485 +1,698 @@
-"""The trial report: one self-contained HTML page (inline SVG charts) and the same as a PDF.
+"""The trial report: an evidence pack a municipal council can decide on, as HTML and as PDF.
 
-The content is built once as sections of tables; HTML and PDF only render them. Participant
-pseudonyms never reach this module: it reads counts and aggregates only.
+The content is built here once, as sections of paragraphs, tables and charts; report_html.py
+renders them as one HTML document, and the PDF is that HTML laid out on A4 by WeasyPrint. Danish by
+default, English on request: strings are English msgids of the `report` domain, enum labels come
+from `common`, numbers, money and dates from i18n.Formatter, days are Copenhagen days. The first
+page answers the council's four questions: did it work, what does it cost, what does it save,
+what do we decide. Participant pseudonyms never reach this module: it reads counts only.
 """
 
 from __future__ import annotations
 
-import html
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
+from typing import Literal
 
-from matplotlib import rc_context
-from matplotlib.backends.backend_pdf import PdfPages
-from matplotlib.figure import Figure
-
-from trials.business_case import Projection
-from trials.evaluation import METHOD, PhaseSummary
+from trials.caveats import MIN_SPAN_DAYS, render
+from trials.evaluation import MIN_OBSERVATIONS, PhaseSummary
 from trials.evaluation_service import Evidence
+from trials.report_text import Reader
 
-ZONE_NOTE = "days are local days (Europe/Copenhagen)"
+Recommendation = Literal["no_criteria", "criteria_not_met", "too_early", "adopt", "met_but_costly"]
 
 
 @dataclass
 class Table:
     headers: Sequence[str]
-    rows: list[Sequence[str]]
+    rows: Sequence[Sequence[str]]
+    css: str = ""  # "facts" (label/value), "numbers" (right-aligned figures)
+    cell_css: dict[tuple[int, int], str] = field(default_factory=dict)  # (row, column) → class
 
 
 @dataclass
 class Section:
     title: str
-    intro: str = ""
+    paragraphs: list[str] = field(default_factory=list)
     tables: list[Table] = field(default_factory=list)
+    charts: list[str] = field(default_factory=list)  # keys into charts()
     notes: list[str] = field(default_factory=list)
-    chart: str = ""  # key into the charts
+    css: str = ""
 
 
-def _when(value: datetime | date | None) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M %Z").strip()
-    return value.isoformat()
+# ------------------------------------------------------------------------ the verdict
+def recommendation(evidence: Evidence) -> Recommendation:
+    """What the evidence supports, before anyone decides (the council may decide otherwise)."""
+    tally = evidence.criteria.tally
+    days = evidence.business_case.observed.days
+    if tally.total == 0:
+        return "no_criteria"
+    if tally.not_met:
+        return "criteria_not_met"
+    if tally.not_measurable or days is None or days < MIN_SPAN_DAYS:
+        return "too_early"
+    projection = evidence.business_case.trial_units_full_year
+    if projection is not None and projection.net_benefit_per_year > 0:
+        return "adopt"
+    return "met_but_costly"
 
 
-def _num(value: Decimal | int | None, suffix: str = "") -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, Decimal):
-        return f"{value:,.2f}{suffix}".replace(",", "\u00a0")
-    return f"{value:,}{suffix}".replace(",", "\u00a0")
+def _recommendation_text(r: Reader, code: Recommendation) -> str:
+    return {
+        "no_criteria": r._("No measurable success criteria are set: agree them before deciding."),
+        "criteria_not_met": r._(
+            "Not every success criterion is met: the evidence does not support adoption as the "
+            "trial stands."
+        ),
+        "too_early": r._(
+            "Too early to decide: continue until every criterion can be measured over at least "
+            "four weeks."
+        ),
+        "adopt": r._(
+            "Every success criterion is met and the time saved is worth more than the recurring "
+            "costs: the evidence supports adoption."
+        ),
+        "met_but_costly": r._(
+            "Every success criterion is met, but the time saved is worth less than the recurring "
+            "costs: decide on the other benefits, or negotiate the costs."
+        ),
+    }[code]
 
 
-def _range(pair: tuple[Decimal, Decimal] | None, suffix: str = "") -> str:
-    return "—" if pair is None else f"{_num(pair[0])} to {_num(pair[1])}{suffix}"
+def _decision_text(r: Reader, evidence: Evidence) -> str:
+    facts = evidence.facts
+    if not facts.decision:
+        return r._("No decision recorded yet.")
+    decided = r.date(facts.decided_at) if facts.decided_at else "—"
+    text = r._("%(decision)s, decided %(date)s.") % {
+        "decision": r.common("decision", facts.decision).capitalize(),
+        "date": decided,
+    }
+    if facts.decision_rationale:
+        text += " " + r._("Rationale: %(rationale)s") % {"rationale": facts.decision_rationale}
+    return text
 
 
-def _phase(summary: PhaseSummary) -> str:
-    if summary.n == 0:
-        return "no observations"
-    interval = (
-        f" (95 % CI {_num(summary.ci95_low)}–{_num(summary.ci95_high)})"
-        if summary.ci95_low is not None
-        else ""
-    )
-    return f"{_num(summary.mean_minutes)} min, n={summary.n}{interval}"
-
-
-def _projection_rows(projection: Projection | None, currency: str) -> list[str]:
-    if projection is None:
-        return ["—"] * 8
-    return [
-        f"{projection.units} ({projection.scope})",
-        _num(projection.hours_saved_per_year, " h"),
-        f"{_num(projection.value_per_year)} {currency}",
-        f"{_num(projection.value_per_year_ci95.low)} to {_num(projection.value_per_year_ci95.high)}",
-        f"{_num(projection.one_off_costs)} / {_num(projection.recurring_costs_per_year)}",
-        f"{_num(projection.net_benefit_per_year)} {currency}",
-        f"{_num(projection.net_benefit_first_year)} {currency}",
-        projection.payback_note,
-    ]
-
-
-def build_sections(evidence: Evidence) -> list[Section]:
+# ------------------------------------------------------------------------ page one
+def _summary(r: Reader, evidence: Evidence) -> str:
     facts, saved, case = evidence.facts, evidence.time_saved, evidence.business_case
-    cov, data = evidence.coverage, evidence.completeness
+    tally = evidence.criteria.tally
+    sentences = []
+    if saved.period_from and saved.period_until:
+        sentences.append(
+            r._(
+                "%(company)s tested %(product)s at %(sites)s from %(start)s to %(end)s "
+                "(%(days)s days with the technology)."
+            )
+            % {
+                "company": facts.company_name,
+                "product": facts.product,
+                "sites": r.join(facts.sites) or "—",
+                "start": r.date(saved.period_from),
+                "end": r.date(saved.period_until),
+                "days": r.num(case.observed.days or 0, 1),
+            }
+        )
+    else:
+        sentences.append(
+            r._("%(company)s's %(product)s has not started its trial period yet.")
+            % {"company": facts.company_name, "product": facts.product}
+        )
+    if tally.total:
+        sentences.append(
+            r._(
+                "Success criteria: %(met)s of %(total)s met, %(not_met)s not met, "
+                "%(open)s not yet measurable."
+            )
+            % {
+                "met": tally.met,
+                "total": tally.total,
+                "not_met": tally.not_met,
+                "open": tally.not_measurable,
+            }
+        )
+    if case.observed.value_of_time_saved is not None:
+        sentences.append(
+            r._(
+                "Staff saved %(hours)s hours (95 %% interval %(low)s to %(high)s), worth "
+                "%(value)s at %(rate)s an hour."
+            )
+            % {
+                "hours": r.num(saved.hours_saved, 1),
+                "low": r.num(saved.hours_saved_ci95[0], 1),
+                "high": r.num(saved.hours_saved_ci95[1], 1),
+                "value": r.money(case.observed.value_of_time_saved, case.currency),
+                "rate": r.money(case.staff_hourly_cost or 0, case.currency),
+            }
+        )
+    sentences.append(
+        r._("It costs %(one_off)s once and %(recurring)s a year.")
+        % {
+            "one_off": r.money(case.costs.one_off, case.currency),
+            "recurring": r.money(case.costs.recurring_per_year, case.currency),
+        }
+    )
+    projection = case.trial_units_full_year
+    if projection is not None:
+        net = {
+            "net": r.money(projection.net_benefit_per_year, case.currency),
+            "low": r.money(
+                projection.value_per_year_ci95.low - projection.recurring_costs_per_year,
+                case.currency,
+            ),
+            "high": r.money(
+                projection.value_per_year_ci95.high - projection.recurring_costs_per_year,
+                case.currency,
+            ),
+        }
+        sentences.append(
+            r._(
+                "Projected to a full year for the trial's units, the net benefit is %(net)s a year "
+                "(95 %% interval %(low)s to %(high)s)"
+            )
+            % net
+            + (
+                r._("; the one-off costs are paid back after %(months)s months.")
+                % {"months": r.num(projection.payback_months, 1)}
+                if projection.payback_months is not None
+                else r._("; at these numbers the one-off costs are never paid back.")
+            )
+        )
+    sentences.append(_recommendation_text(r, recommendation(evidence)))
+    if evidence.facts.decision:
+        sentences.append(r._("Decision:") + " " + _decision_text(r, evidence))
+    return " ".join(sentences)
+
+
+def _key_figures(r: Reader, evidence: Evidence) -> Table:
+    case, saved, tally = evidence.business_case, evidence.time_saved, evidence.criteria.tally
+    projection = case.trial_units_full_year
+    worked = (
+        r._("%(met)s of %(total)s success criteria met") % {"met": tally.met, "total": tally.total}
+        if tally.total
+        else r._("no measurable success criteria")
+    )
+    for verdict in ("not_met", "not_measurable"):
+        names = [
+            _criterion_name(r, c.metric, c.activity_name)
+            for c in evidence.criteria.criteria
+            if c.verdict == verdict
+        ]
+        if names:
+            worked += f"; {r.label(verdict)}: {'; '.join(names)}"
+    saves = r._("%(hours)s hours (%(value)s) in %(days)s days") % {
+        "hours": r.num(saved.hours_saved, 1),
+        "value": r.money(case.observed.value_of_time_saved or 0, case.currency),
+        "days": r.num(case.observed.days or 0, 1),
+    }
+    if projection is not None:
+        saves += "; " + r._("projected %(hours)s hours a year") % {
+            "hours": r.num(projection.hours_saved_per_year, 0)
+        }
+    costs = r._("%(one_off)s once, %(recurring)s a year") % {
+        "one_off": r.money(case.costs.one_off, case.currency),
+        "recurring": r.money(case.costs.recurring_per_year, case.currency),
+    }
+    rows = [
+        (r._("Did it work?"), worked),
+        (r._("What does it save?"), saves),
+        (r._("What does it cost?"), costs),
+    ]
+    if projection is not None:
+        rows.append(
+            (
+                r._("Net benefit per year (projected)"),
+                r.money(projection.net_benefit_per_year, case.currency)
+                + " · "
+                + (
+                    r._("payback %(months)s months")
+                    % {"months": r.num(projection.payback_months, 1)}
+                    if projection.payback_months is not None
+                    else r._("never paid back")
+                ),
+            )
+        )
+    decide = (
+        _decision_text(r, evidence)
+        if evidence.facts.decision
+        else r._("Recommendation:") + " " + _recommendation_text(r, recommendation(evidence))
+    )
+    rows.append((r._("What do we decide?"), decide))
+    return Table(("", ""), list(rows), css="facts key")
+
+
+def _verdict(r: Reader, verdict: str) -> str:
+    return r.label(verdict)
+
+
+def _criterion_name(r: Reader, metric: str, activity: str | None) -> str:
+    name = r.label(metric)
+    return f"{name}: {activity}" if activity else name
+
+
+def _target(r: Reader, comparison: str, target: Decimal, unit: str) -> str:
+    sign = "≥" if comparison == "at_least" else "≤"
+    return (
+        f"{sign} {r.num(target, 0 if target == target.to_integral_value() else 1)} {r.unit(unit)}"
+    )
+
+
+def _criteria_table(r: Reader, evidence: Evidence) -> Table:
+    rows = []
+    for c in evidence.criteria.criteria:
+        if c.verdict == "not_measurable":
+            result = r._("not measurable: %(reason)s") % {"reason": r.reason(c.reason or "")}
+        elif c.observed is None:
+            result = r._("never paid back")
+        else:
+            result = f"{r.num(c.observed, 1)} {r.unit(c.unit)}"
+            if c.observed_ci95:
+                result += " " + r._("(95 %% interval %(low)s to %(high)s)") % {
+                    "low": r.num(c.observed_ci95[0], 1),
+                    "high": r.num(c.observed_ci95[1], 1),
+                }
+                if c.interval_agrees is False:
+                    result += " — " + r._("the interval straddles the target")
+        rows.append(
+            (
+                _criterion_name(r, c.metric, c.activity_name),
+                _target(r, c.comparison, c.target, c.unit),
+                result,
+                _verdict(r, c.verdict),
+            )
+        )
+    return Table(
+        (r._("Criterion"), r._("Target"), r._("Result"), r._("Verdict")),
+        rows,
+        css="criteria",
+        cell_css={(i, 3): f"verdict-{c.verdict}" for i, c in enumerate(evidence.criteria.criteria)},
+    )
+
+
+def _page_one(r: Reader, evidence: Evidence) -> list[Section]:
     sections = [
         Section(
-            "Trial",
-            tables=[
-                Table(
-                    ("", ""),
-                    [
-                        ("Company", facts.company_name),
-                        ("Product", facts.product),
-                        ("Status", facts.status),
-                        ("Collaboration form", facts.collaboration_form),
-                        ("Care homes", ", ".join(facts.sites) or "—"),
-                        (
-                            "Baseline",
-                            f"{_when(facts.baseline_from)} → {_when(facts.baseline_until)}",
-                        ),
-                        ("Trial", f"{_when(facts.trial_from)} → {_when(facts.trial_until)}"),
-                        ("Need", facts.need or "—"),
-                        ("Success criteria", facts.success_criteria or "—"),
-                    ],
-                )
-            ],
-        ),
-        Section(
-            "Decision",
-            intro=(
-                f"{facts.decision.upper()} — decided {_when(facts.decided_at)}. "
-                f"{facts.decision_rationale or ''}"
-                if facts.decision
-                else "No decision recorded yet."
-            ),
-        ),
-        Section(
-            "Consent coverage (counts only)",
-            tables=[
-                Table(
-                    (
-                        "Participants",
-                        "Telemetry now",
-                        "Dashboards now",
-                        "Evaluation now",
-                        "Withdrawn",
-                        "Left",
-                    ),
-                    [
-                        [
-                            _num(cov.participants),
-                            _num(cov.telemetry_now),
-                            _num(cov.company_dashboards_now),
-                            _num(cov.evaluation_now),
-                            _num(cov.withdrawn),
-                            _num(cov.left),
-                        ]
-                    ],
-                )
-            ],
-        ),
-        Section(
-            "Usage",
-            intro=(
-                f"{_num(sum(u.readings for u in evidence.daily_usage))} readings and "
-                f"{_num(sum(u.events for u in evidence.daily_usage))} device events over "
-                f"{len(evidence.daily_usage)} days with data; {ZONE_NOTE}."
-            ),
-            chart="usage",
-        ),
-        Section(
-            "Time saved",
-            intro=(
-                f"Period {_when(saved.period_from)} → {_when(saved.period_until)}. "
-                f"In total {_num(saved.hours_saved)} hours saved "
-                f"(95 % interval {_range(saved.hours_saved_ci95, ' hours')}; bounds added across "
-                "activities, so conservative)."
-            ),
-            tables=[
-                Table(
-                    (
-                        "Activity",
-                        "Baseline",
-                        "With technology",
-                        "Saved per occurrence",
-                        "Occurrences",
-                        "Hours saved",
-                        "Note",
-                    ),
-                    [
-                        [
-                            a.name,
-                            _phase(a.baseline),
-                            _phase(a.with_technology),
-                            "—"
-                            if a.minutes_saved_per_occurrence is None
-                            else f"{_num(a.minutes_saved_per_occurrence)} min "
-                            f"({_range(a.minutes_saved_per_occurrence_ci95)})",
-                            _num(a.occurrences),
-                            "—"
-                            if a.hours_saved is None
-                            else f"{_num(a.hours_saved)} ({_range(a.hours_saved_ci95)})",
-                            a.note or a.status.replace("_", " "),
-                        ]
-                        for a in saved.activities
-                    ],
-                )
-            ],
-            notes=[f"Method: {METHOD}."],
-            chart="time_saved",
-        ),
-        Section(
-            "Business case",
-            intro=(
-                f"Status: {case.status}. Observed {_num(case.observed.days)} days: "
-                f"{_num(case.observed.hours_saved)} hours saved, worth "
-                f"{_num(case.observed.value_of_time_saved)} {case.currency} at "
-                f"{_num(case.staff_hourly_cost)} {case.currency}/hour. Costs: one-off "
-                f"{_num(case.costs.one_off)}, recurring {_num(case.costs.recurring_per_year)} "
-                f"{case.currency} per year."
-            ),
-            tables=[
-                Table(
-                    (
-                        "Full year",
-                        "Units",
-                        "Hours saved",
-                        "Value",
-                        "Value 95 % interval",
-                        "One-off / recurring costs",
-                        "Net per year",
-                        "Net first year",
-                        "Payback",
-                    ),
-                    [
-                        [
-                            "The trial's units",
-                            *_projection_rows(case.trial_units_full_year, case.currency),
-                        ],
-                        [
-                            "Whole municipality",
-                            *_projection_rows(case.municipality_full_year, case.currency),
-                        ],
-                    ],
-                )
-            ],
-            notes=["Assumptions: " + " ".join(case.assumptions)],
-        ),
-        Section(
-            "Data completeness",
-            tables=[
-                Table(
-                    ("", ""),
-                    [
-                        ("Readings stored", _num(data.readings)),
-                        ("Device events stored", _num(data.events)),
-                        (
-                            "Dead letters (rejected messages)",
-                            _num(data.dead_letters)
-                            + "".join(
-                                f"; {reason}: {n}"
-                                for reason, n in data.dead_letters_by_reason.items()
-                            ),
-                        ),
-                        ("Readings refused for lack of consent", _num(data.consent_drops)),
-                        (
-                            "Sequence gaps",
-                            "not tracked"
-                            if data.gaps_recorded is None
-                            else f"{_num(data.gaps_recorded)} gaps, "
-                            f"{_num(data.messages_missing_in_gaps)} messages missing",
-                        ),
-                    ],
-                )
-            ],
-        ),
+            r._("Summary"),
+            paragraphs=[_summary(r, evidence)],
+            tables=[_key_figures(r, evidence)],
+            css="summary",
+        )
     ]
+    criteria = Section(r._("Success criteria"))
+    if evidence.criteria.criteria:
+        criteria.tables.append(_criteria_table(r, evidence))
+    else:
+        criteria.paragraphs.append(r._("No measurable success criteria are recorded."))
+    if evidence.facts.success_criteria:
+        criteria.notes.append(
+            r._("Agreed in words: %(text)s") % {"text": evidence.facts.success_criteria}
+        )
+    sections.append(criteria)
+    if evidence.criteria.caveats:
+        sections.append(
+            Section(
+                r._("How far the numbers carry"),
+                paragraphs=[render(c, r._, r.fmt) for c in evidence.criteria.caveats],
+                css="caveats",
+            )
+        )
     return sections
 
 
-# --------------------------------------------------------------------------- charts
-def _usage_figure(evidence: Evidence) -> Figure:
-    figure = Figure(figsize=(9, 4.2), layout="constrained")
-    top, bottom = figure.subplots(2, 1, sharex=True)
-    days = [u.bucket for u in evidence.daily_usage]
-    top.bar(days, [u.readings for u in evidence.daily_usage], color="#4C78A8", label="readings")
-    top.set_ylabel("readings / day")
-    twin = top.twinx()
-    twin.plot(
-        days,
-        [u.events for u in evidence.daily_usage],
-        color="#F58518",
-        marker="o",
-        markersize=3,
-        label="events",
-    )
-    twin.set_ylabel("events / day")
-    top.set_title("Usage per day")
-    bottom.plot(
-        days,
-        [u.active_devices for u in evidence.daily_usage],
-        label="active devices",
-        color="#54A24B",
-    )
-    bottom.plot(
-        days,
-        [u.active_participants for u in evidence.daily_usage],
-        label="active participants",
-        color="#B279A2",
-    )
-    bottom.set_ylabel("count")
-    bottom.legend(loc="upper left", fontsize=8)
-    if not days:
-        top.text(0.5, 0.5, "no telemetry yet", ha="center", va="center", transform=top.transAxes)
-    figure.autofmt_xdate()
-    return figure
+# ------------------------------------------------------------------------ the evidence
+def _phase(r: Reader, summary: PhaseSummary) -> str:
+    if summary.n == 0 or summary.mean_minutes is None:
+        return r._("no observations")
+    return r._("%(minutes)s min (n = %(n)s)") % {
+        "minutes": r.num(summary.mean_minutes, 1),
+        "n": summary.n,
+    }
 
 
-def _time_saved_figure(evidence: Evidence) -> Figure:
-    figure = Figure(figsize=(9, 3.8), layout="constrained")
-    left, right = figure.subplots(1, 2, width_ratios=(1, 1.3))
-    estimated = [
-        a for a in evidence.time_saved.activities if a.minutes_saved_per_occurrence is not None
-    ]
-    names = [a.name for a in estimated]
-    values = [float(a.minutes_saved_per_occurrence or 0) for a in estimated]
-    errors = [
-        [
-            v - float(a.minutes_saved_per_occurrence_ci95[0])
-            for v, a in zip(values, estimated, strict=True)
-            if a.minutes_saved_per_occurrence_ci95
+def _interval(r: Reader, pair: tuple[Decimal, Decimal] | None, digits: int = 1) -> str:
+    if pair is None:
+        return ""
+    return f" ({r.num(pair[0], digits)} – {r.num(pair[1], digits)})"
+
+
+def _time_saved(r: Reader, evidence: Evidence) -> Section:
+    saved = evidence.time_saved
+    rows = []
+    for a in saved.activities:
+        per_occurrence = (
+            "—"
+            if a.minutes_saved_per_occurrence is None
+            else r.num(a.minutes_saved_per_occurrence, 1)
+            + _interval(r, a.minutes_saved_per_occurrence_ci95)
+        )
+        hours = (
+            "—"
+            if a.hours_saved is None
+            else r.num(a.hours_saved, 1) + _interval(r, a.hours_saved_ci95)
+        )
+        rows.append(
+            (
+                a.name,
+                _phase(r, a.baseline),
+                _phase(r, a.with_technology),
+                per_occurrence,
+                "—" if a.occurrences is None else r.num(a.occurrences),
+                hours,
+                r.label(a.status),
+            )
+        )
+    section = Section(
+        r._("Time saved"),
+        paragraphs=[
+            r._(
+                "In the trial period so far %(hours)s hours saved (95 %% interval %(low)s to "
+                "%(high)s hours; the activities' bounds are added, so the interval is conservative)."
+            )
+            % {
+                "hours": r.num(saved.hours_saved, 1),
+                "low": r.num(saved.hours_saved_ci95[0], 1),
+                "high": r.num(saved.hours_saved_ci95[1], 1),
+            }
         ],
-        [
-            float(a.minutes_saved_per_occurrence_ci95[1]) - v
-            for v, a in zip(values, estimated, strict=True)
-            if a.minutes_saved_per_occurrence_ci95
+        tables=[
+            Table(
+                (
+                    r._("Activity"),
+                    r._("Baseline, per occurrence"),
+                    r._("With technology"),
+                    r._("Minutes saved per occurrence (95 % interval)"),
+                    r._("Occurrences (device events)"),
+                    r._("Hours saved (95 % interval)"),
+                    r._("Status"),
+                ),
+                rows,
+                css="numbers activities",
+            )
         ],
-    ]
-    if estimated:
-        left.barh(names, values, xerr=errors, color="#72B7B2", capsize=4, height=0.5)
-        left.axvline(0, color="black", linewidth=0.8)
-        left.set_ylim(-1, len(names))  # one activity still gets a slim bar
-    else:
-        left.text(
-            0.5, 0.5, "too few observations", ha="center", va="center", transform=left.transAxes
-        )
-    left.set_title("Minutes saved per occurrence (95 % CI)", fontsize=10)
-    totals: dict[date, tuple[Decimal, Decimal, Decimal]] = {}
-    for activity in estimated:
-        low, high = activity.minutes_saved_per_occurrence_ci95 or (Decimal(0), Decimal(0))
-        point = activity.minutes_saved_per_occurrence or Decimal(0)
-        for saving in activity.per_day:
-            t = totals.get(saving.day, (Decimal(0), Decimal(0), Decimal(0)))
-            totals[saving.day] = (
-                t[0] + saving.occurrences * point,
-                t[1] + saving.occurrences * low,
-                t[2] + saving.occurrences * high,
+        charts=["minutes", "cumulative"],
+        notes=[
+            r._(
+                "Method: the difference of mean minutes per occurrence (baseline minus with "
+                "technology) with a 95 %% Welch t interval; occurrences are counted device events, "
+                "taken as exact. An activity needs at least %(n)s observations per phase."
             )
-    days = sorted(totals)
-    cumulative: list[list[float]] = [[], [], []]
-    running = [0.0, 0.0, 0.0]
-    for day in days:
-        for i in range(3):
-            running[i] += float(totals[day][i]) / 60
-            cumulative[i].append(running[i])
-    if days:
-        right.fill_between(
-            days, cumulative[1], cumulative[2], color="#72B7B2", alpha=0.3, label="95 % interval"
-        )
-        right.plot(days, cumulative[0], color="#1F6F6B", label="hours saved")
-        right.legend(loc="upper left", fontsize=8)
-    else:
-        right.text(
-            0.5, 0.5, "no occurrences yet", ha="center", va="center", transform=right.transAxes
-        )
-    right.set_title("Cumulative hours saved", fontsize=10)
-    for label in right.get_xticklabels():
-        label.set_rotation(30)
-        label.set_horizontalalignment("right")
-    return figure
-
-
-def charts(evidence: Evidence) -> dict[str, Figure]:
-    return {"usage": _usage_figure(evidence), "time_saved": _time_saved_figure(evidence)}
-
-
-def _svg(figure: Figure) -> str:
-    buffer = io.StringIO()
-    with rc_context({"svg.fonttype": "none"}):  # text stays text: smaller and searchable
-        figure.savefig(buffer, format="svg")
-    text = buffer.getvalue()
-    return text[text.index("<svg") :]
-
-
-# ----------------------------------------------------------------------------- HTML
-STYLE = """
-body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:1100px;margin:2em auto;
-padding:0 1em;color:#1d2733;line-height:1.45}
-h1{margin-bottom:.2em}h2{border-bottom:2px solid #dde3ea;padding-bottom:.2em;margin-top:1.6em}
-table{border-collapse:collapse;width:100%;margin:.6em 0;font-size:.92em}
-th,td{border:1px solid #dde3ea;padding:.35em .5em;text-align:left;vertical-align:top}
-th{background:#f3f6f9}.note{color:#52606d;font-size:.9em}.chart svg{width:100%;height:auto}
-.subtitle{color:#52606d}
-"""
-
-
-def _table_html(table: Table) -> str:
-    head = ""
-    if any(table.headers):
-        head = "<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in table.headers) + "</tr>"
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in row) + "</tr>"
-        for row in table.rows
+            % {"n": MIN_OBSERVATIONS}
+        ],
     )
-    return f"<table>{head}{body}</table>"
+    return section
 
 
-def render_html(evidence: Evidence) -> str:
-    svgs = {name: _svg(figure) for name, figure in charts(evidence).items()}
-    parts = [
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
-        f"<title>{html.escape(evidence.facts.title)} — trial report</title>",
-        f"<style>{STYLE}</style></head><body>",
-        f"<h1>{html.escape(evidence.facts.title)}</h1>",
-        f"<p class='subtitle'>Trial {evidence.facts.id} · Living Design Lab trial report · "
-        f"generated {_when(evidence.facts.now)}</p>",
+def _projection_column(r: Reader, evidence: Evidence, which: str) -> list[str]:
+    case = evidence.business_case
+    p = case.trial_units_full_year if which == "trial" else case.municipality_full_year
+    if p is None:
+        return ["—"] * 8
+    return [
+        r.num(p.units),
+        r.num(p.hours_saved_per_year, 0),
+        r.money(p.value_per_year, case.currency),
+        f"{r.money(p.value_per_year_ci95.low, case.currency)} – "
+        f"{r.money(p.value_per_year_ci95.high, case.currency)}",
+        r.money(p.one_off_costs, case.currency),
+        r.money(p.recurring_costs_per_year, case.currency),
+        r.money(p.net_benefit_per_year, case.currency),
+        r._("%(months)s months") % {"months": r.num(p.payback_months, 1)}
+        if p.payback_months is not None
+        else r._("never"),
     ]
-    for section in build_sections(evidence):
-        parts.append(f"<h2>{html.escape(section.title)}</h2>")
-        if section.intro:
-            parts.append(f"<p>{html.escape(section.intro)}</p>")
-        parts.extend(_table_html(table) for table in section.tables)
-        if section.chart:
-            parts.append(f"<div class='chart'>{svgs[section.chart]}</div>")
-        parts.extend(f"<p class='note'>{html.escape(note)}</p>" for note in section.notes)
-    parts.append("</body></html>")
-    return "\n".join(parts)
 
 
-# ------------------------------------------------------------------------------ PDF
-def _text_pages(title: str, sections: list[Section]) -> list[Figure]:
-    """A4 pages of plain text lines; tables become 'header: cell' lines."""
-    lines: list[tuple[str, str]] = [("title", title)]
-    for section in sections:
-        lines.append(("heading", section.title))
-        if section.intro:
-            lines.extend(("text", chunk) for chunk in _wrap(section.intro))
-        for table in section.tables:
-            for row in table.rows:
-                pairs = [
-                    f"{header}: {cell}" if header else str(cell)
-                    for header, cell in zip(table.headers, row, strict=True)
-                ]
-                for line in _wrap(" · ".join(pairs) if any(table.headers) else ": ".join(pairs)):
-                    lines.append(("text", line))
-        for note in section.notes:
-            lines.extend(("note", chunk) for chunk in _wrap(note))
-    pages, per_page = [], 56
-    for start in range(0, len(lines), per_page):
-        figure = Figure(figsize=(8.27, 11.69))
-        y = 0.96
-        for style, text in lines[start : start + per_page]:
-            size, weight = {"title": (15, "bold"), "heading": (11, "bold")}.get(
-                style, (8, "normal")
+def _business_case(r: Reader, evidence: Evidence) -> Section:
+    case = evidence.business_case
+    observed = case.observed
+    value_ci = observed.value_of_time_saved_ci95
+    observed_column = [
+        r.num(case.trial_units_full_year.units) if case.trial_units_full_year else "—",
+        r.num(observed.hours_saved, 1),
+        r.money(observed.value_of_time_saved, case.currency)
+        if observed.value_of_time_saved is not None
+        else "—",
+        f"{r.money(value_ci.low, case.currency)} – {r.money(value_ci.high, case.currency)}"
+        if value_ci
+        else "—",
+        r.money(case.costs.one_off, case.currency),
+        "—",  # a yearly amount: it belongs to the full-year columns
+        "—",
+        "—",
+    ]
+    labels = [
+        r._("Units"),
+        r._("Hours saved"),
+        r._("Value of the time saved"),
+        r._("95 % interval of the value"),
+        r._("One-off costs"),
+        r._("Recurring costs per year"),
+        r._("Net benefit per year"),
+        r._("Payback"),
+    ]
+    trial_column = _projection_column(r, evidence, "trial")
+    municipality_column = _projection_column(r, evidence, "municipality")
+    rows = [
+        (label, o, t, m)
+        for label, o, t, m in zip(
+            labels, observed_column, trial_column, municipality_column, strict=True
+        )
+    ]
+    where = r.join(evidence.municipalities) or r._("the municipality")
+    headers = (
+        "",
+        r._("Observed (%(days)s days)") % {"days": r.num(observed.days or 0, 1)},
+        r._("Full year, the trial's units"),
+        r._("Full year, every unit in %(where)s") % {"where": where},
+    )
+    notes = [
+        r._(
+            "The observed period is the trial period so far, from the start of the trial with the "
+            "technology to its end or to today."
+        ),
+        r._(
+            "A full year repeats the observed rate of time saved for 365 days, valued at the "
+            "trial's staff cost of %(rate)s an hour; recurring costs are per year, one-off costs "
+            "are paid once."
+        )
+        % {"rate": r.money(case.staff_hourly_cost or 0, case.currency)},
+        r._(
+            "The municipality column assumes every unit of the care homes in %(where)s saves as "
+            "much time as each of the trial's units, and that every cost grows with the number of "
+            "units."
+        )
+        % {"where": where},
+        r._("Projected amounts are rounded to whole kroner; the API gives them to the øre."),
+    ]
+    paragraphs = []
+    if case.status != "complete":
+        paragraphs.append(
+            r._(
+                "The business case cannot be projected yet: the trial has no staff hourly cost, "
+                "or its trial period has not started."
             )
-            if style == "heading":
-                y -= 0.012  # air above each section
-            figure.text(
-                0.06,
-                y,
-                text,
-                fontsize=size,
-                fontweight=weight,
-                color="#52606d" if style == "note" else "black",
-                va="top",
+        )
+    return Section(
+        r._("Business case"),
+        paragraphs=paragraphs,
+        tables=[Table(headers, list(rows), css="numbers business")],
+        notes=notes,
+    )
+
+
+def _usage(r: Reader, evidence: Evidence) -> Section:
+    totals = evidence.usage_totals
+    paragraphs = [
+        r._(
+            "From %(start)s to %(end)s (baseline and trial, %(days)s local days): device data on "
+            "%(with_data)s of those days, %(readings)s readings and %(events)s device events from "
+            "every participant with consent to telemetry."
+        )
+        % {
+            "start": r.date(totals.period_from),
+            "end": r.date(totals.period_until),
+            "days": r.num(totals.days),
+            "with_data": r.num(totals.days_with_data),
+            "readings": r.num(totals.readings_all),
+            "events": r.num(totals.events_all),
+        }
+    ]
+    if totals.audience == "company":
+        paragraphs.append(
+            r._(
+                "This company's view shows %(readings)s of those readings and %(events)s of those "
+                "events: a resident's data counts here only for hours their consent to company "
+                "dashboards covered whole. Time saved and the success criteria count every event."
             )
-            y -= 0.0145 if style in ("text", "note") else 0.022
-        pages.append(figure)
-    return pages
+            % {"readings": r.num(totals.readings_visible), "events": r.num(totals.events_visible)}
+        )
+    return Section(r._("Use of the technology"), paragraphs=paragraphs, charts=["use"])
 
 
-def _wrap(text: str, width: int = 120) -> list[str]:
-    words, lines, current = text.split(), [], ""
-    for word in words:
-        if current and len(current) + 1 + len(word) > width:
-            lines.append(current)
-            current = word
-        else:
-            current = f"{current} {word}".strip()
-    return [*lines, current] if current else lines
+def _surveys(r: Reader, evidence: Evidence) -> Section:
+    section = Section(r._("Staff, residents and relatives (MAST)"))
+    groups = evidence.surveys.groups
+    if not groups:
+        section.paragraphs.append(
+            r._("No survey answers are recorded yet (POST /trials/{id}/surveys).")
+        )
+        return section
+    section.paragraphs.append(
+        r._(
+            "Short anonymous surveys per phase: the organisational perspective (staff) and the "
+            "user perspective (residents and relatives). Scores from 1 (strongly disagree) to 5 "
+            "(strongly agree); the table gives how many answered and the median."
+        )
+    )
+    for group in groups:
+        rows = [
+            (
+                r._(q.statement),
+                r.num(q.baseline.answers),
+                "—" if q.baseline.median is None else r.num(q.baseline.median, 1),
+                r.num(q.intervention.answers),
+                "—" if q.intervention.median is None else r.num(q.intervention.median, 1),
+            )
+            for q in group.questions
+        ]
+        title = r._("%(group)s: %(baseline)s answers at baseline, %(trial)s with technology") % {
+            "group": r.label(group.respondent).capitalize(),
+            "baseline": r.num(group.responses_baseline),
+            "trial": r.num(group.responses_intervention),
+        }
+        section.tables.append(
+            Table(
+                (
+                    title,
+                    r._("Baseline: answers"),
+                    r._("Baseline: median"),
+                    r._("With technology: answers"),
+                    r._("With technology: median"),
+                ),
+                rows,
+                css="numbers survey",
+            )
+        )
+    return section
 
 
-def render_pdf(evidence: Evidence) -> bytes:
-    buffer = io.BytesIO()
-    title = f"{evidence.facts.title} — trial {evidence.facts.id} report"
-    with PdfPages(buffer) as pdf:
-        for figure in [*_text_pages(title, build_sections(evidence)), *charts(evidence).values()]:
-            pdf.savefig(figure)
-    return buffer.getvalue()
+def _decision(r: Reader, evidence: Evidence) -> Section:
+    return Section(r._("Decision and rationale"), paragraphs=[_decision_text(r, evidence)])
+
+
+def _consent(r: Reader, evidence: Evidence) -> Section:
+    cov = evidence.coverage
+    return Section(
+        r._("Consent (counts only)"),
+        tables=[
+            Table(
+                (
+                    r._("Participants"),
+                    r._("Telemetry now"),
+                    r._("Company dashboards now"),
+                    r._("Evaluation now"),
+                    r._("Withdrawn"),
+                    r._("Left the trial"),
+                ),
+                [
+                    [
+                        r.num(n)
+                        for n in (
+                            cov.participants,
+                            cov.telemetry_now,
+                            cov.company_dashboards_now,
+                            cov.evaluation_now,
+                            cov.withdrawn,
+                            cov.left,
+                        )
+                    ]
+                ],
+                css="counts",
+            )
+        ],
+    )
+
+
+def _completeness(r: Reader, evidence: Evidence) -> Section:
+    data, totals = evidence.completeness, evidence.usage_totals
+    rows = [
+        (
+            r._("Readings stored for the trial, every participant, since the first"),
+            r.num(data.readings),
+        ),
+        (
+            r._("of them in this report's period (as under use of the technology)"),
+            r.num(totals.readings_all),
+        ),
+        (r._("Device events stored, every participant, since the first"), r.num(data.events)),
+        (r._("of them in this report's period"), r.num(totals.events_all)),
+        (r._("Messages rejected (dead letters)"), r.num(data.dead_letters)),
+        (
+            r._("Messages missing in sequence gaps"),
+            r._("not tracked")
+            if data.messages_missing_in_gaps is None
+            else r.num(data.messages_missing_in_gaps),
+        ),
+        (
+            r._("Readings refused for lack of consent (never kept, not counted as lost)"),
+            r.num(data.consent_drops),
+        ),
+    ]
+    lost = data.dead_letters + (data.messages_missing_in_gaps or 0)
+    stored = data.readings + data.events
+    if stored + lost:
+        rows.append(
+            (
+                r._("Completeness: stored / (stored + rejected + missing)"),
+                r.percent(Decimal(stored) / Decimal(stored + lost)),
+            )
+        )
+    if totals.audience == "company":
+        rows.insert(
+            2,
+            (
+                r._("of them visible to this company (consent to company dashboards)"),
+                r.num(totals.readings_visible),
+            ),
+        )
+    return Section(r._("Data completeness"), tables=[Table(("", ""), rows, css="facts")])
+
+
+def _facts(r: Reader, evidence: Evidence) -> Section:
+    facts = evidence.facts
+
+    def period(start: datetime | None, end: datetime | None) -> str:
+        return f"{r.date(start) if start else '—'} – {r.date(end) if end else '—'}"
+
+    rows = [
+        (r._("Company"), facts.company_name),
+        (r._("Product"), facts.product),
+        (r._("Status"), r.common("trial status", facts.status)),
+        (r._("Collaboration form"), r.common("collaboration form", facts.collaboration_form)),
+        (r._("Care homes"), r.join(facts.sites) or "—"),
+        (r._("Municipality"), r.join(evidence.municipalities) or "—"),
+        (r._("Baseline (before)"), period(facts.baseline_from, facts.baseline_until)),
+        (r._("Trial with the technology"), period(facts.trial_from, facts.trial_until)),
+        (r._("Need"), facts.need or "—"),
+        (r._("Success criteria as agreed in words"), facts.success_criteria or "—"),
+    ]
+    return Section(r._("The trial"), tables=[Table(("", ""), rows, css="facts")])
+
+
+def build_sections(evidence: Evidence, r: Reader) -> list[Section]:
+    """The report's sections in order; page one ends after the caveats (a page break in print)."""
+    page_one = _page_one(r, evidence)
+    page_one[-1].css += " first-page-end"
+    return [
+        *page_one,
+        _decision(r, evidence),
+        _business_case(r, evidence),
+        _time_saved(r, evidence),
+        _usage(r, evidence),
+        _surveys(r, evidence),
+        _consent(r, evidence),
+        _completeness(r, evidence),
+        _facts(r, evidence),
+    ]

@@ -217,6 +217,7 @@ def refresh(conn: psycopg.Connection) -> int:
     """Refresh the rollups the way the scheduler does on this database's path."""
     conn.commit()
     if timescale_enabled(conn):  # refresh_continuous_aggregate refuses a transaction block
+        conn.commit()  # the check's own query opened one
         conn.autocommit = True
         try:
             return refresh_rollups(conn)
