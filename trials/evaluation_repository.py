@@ -1,7 +1,7 @@
 """All SQL of the evaluation: rollup upkeep, usage, time-saved inputs, costs, coverage, exports.
 
 Rollups (names and columns: infra/migrations/0006_evaluation.sql) are continuous aggregates on
-TimescaleDB and tables that `refresh_rollups` keeps fresh on plain PostgreSQL.
+TimescaleDB and tables on plain PostgreSQL; `refresh_rollups` keeps both fresh the same way.
 """
 
 from __future__ import annotations
