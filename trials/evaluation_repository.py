@@ -189,7 +189,7 @@ def _set_watermark(conn: psycopg.Connection, until: datetime | None) -> None:
     )
 
 
-def _continuous_aggregates() -> list[str]:
+def _rollup_names() -> list[str]:
     return [f"{stem}_{grain}" for stem, *_ in ROLLUPS for grain in ("hourly", "daily")]
 
 
@@ -250,7 +250,7 @@ def _refresh_requested_windows(conn: psycopg.Connection) -> None:
         "SELECT id, window_start, window_end FROM rollup_refresh_requests ORDER BY id"
     ).fetchall()
     for _, start, end in windows:
-        for view in _continuous_aggregates():
+        for view in _rollup_names():
             _refresh_window(conn, view, start, end)
     if windows:
         conn.execute(
@@ -262,12 +262,12 @@ def _rollup_storage(conn: psycopg.Connection) -> list[sql.Composable]:
     """Where the rollups' rows are stored: the rollup tables of plain PostgreSQL, or the
     materialisation hypertables behind TimescaleDB's continuous aggregates."""
     if not timescale_enabled(conn):
-        return [sql.Identifier(name) for name in _continuous_aggregates()]
+        return [sql.Identifier(name) for name in _rollup_names()]
     rows = conn.execute(
         "SELECT materialization_hypertable_schema, materialization_hypertable_name"
         " FROM timescaledb_information.continuous_aggregates"
         " WHERE view_schema = current_schema() AND view_name = ANY(%s) ORDER BY view_name",
-        (_continuous_aggregates(),),
+        (_rollup_names(),),
     ).fetchall()
     return [sql.Identifier(schema, name) for schema, name in rows]
 
