@@ -7,6 +7,7 @@ from collections.abc import Callable
 import psycopg
 import pytest
 
+from access.schemas import Principal, Role
 from grafana.roles import (
     OWNER_ROLE,
     company_schema,
@@ -14,8 +15,10 @@ from grafana.roles import (
     provision_company_roles,
     scram_verifier,
 )
+from infra.db import connect
 from infra.migrate import timescale_enabled
 from tests.grafana.conftest import A_CONSENTED_EVENTS, A_ROOM_EVENTS, Seed
+from trials.service import erase_participant_data
 
 FORBIDDEN = [
     "public.trials",
@@ -51,6 +54,44 @@ def test_company_role_reads_its_own_rows_and_none_of_another_company(
     assert count(f"SELECT count(*) FROM trial_info WHERE trial_id = {seed.trial_b}") == 0
     assert count("SELECT count(*) FROM device_health WHERE device_id = 'bed-b1'") == 0
     assert count("SELECT count(DISTINCT company_id) FROM usage_daily") == 1
+
+
+def test_company_and_coordinator_roles_read_every_view_of_their_schema(
+    admin: psycopg.Connection,
+    seed: Seed,
+    company_a: psycopg.Connection,
+    login: Callable[[str, str], psycopg.Connection],
+) -> None:
+    coordinator = seed.access.coordinator
+    for conn, schema in (
+        (company_a, company_schema(seed.company_a)),
+        (login(coordinator.role, coordinator.password), coordinator.schema),
+    ):
+        views = admin.execute(
+            "SELECT table_name FROM information_schema.views WHERE table_schema = %s", (schema,)
+        ).fetchall()
+        assert len(views) > 3, schema
+        for (view,) in views:
+            conn.execute(f"SELECT * FROM {view} LIMIT 1").fetchall()  # no error, either path
+
+
+def test_an_erased_participant_leaves_the_company_views_at_once(
+    db_url: str, seed: Seed, company_a: psycopg.Connection
+) -> None:
+    def consented_events() -> int:
+        row = company_a.execute(
+            "SELECT coalesce(sum(events), 0) FROM usage_hourly WHERE device_id = 'bed-a1'"
+        ).fetchone()
+        return int(row[0])
+
+    assert consented_events() == A_CONSENTED_EVENTS
+    with connect(db_url) as app:  # the erase as the API runs it; no refresh follows
+        pid = app.execute("SELECT id FROM participants WHERE pseudonym = 'P-001'").fetchone()[0]
+        erase_participant_data(app, Principal("test", Role.COORDINATOR), pid)
+        app.commit()
+    assert consented_events() == 0
+    total = company_a.execute("SELECT sum(events) FROM usage_daily").fetchone()
+    assert total == (A_ROOM_EVENTS,)
 
 
 @pytest.mark.parametrize("relation", FORBIDDEN)
