@@ -102,8 +102,9 @@ def test_erase_leaves_no_trace_in_usage_answers_before_any_refresh(
     window = {"from": "2026-01-09T00:00:00+00:00", "to": "2026-01-11T00:00:00+00:00"}
     for granularity in ("hour", "day"):
         for level in ("trial", "device"):
-            page = lab.get(
-                f"/trials/{trial['id']}/usage", granularity=granularity, level=level, **window
+            params = {**window, "granularity": granularity, "level": level}
+            page = lab.http.get(
+                f"/trials/{trial['id']}/usage", params=params, headers=lab.coordinator
             ).json()
             assert sum(row["readings"] for row in page["items"]) == 2, (granularity, level)
             assert max(row["active_participants"] for row in page["items"]) == 1
