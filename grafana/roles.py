@@ -26,6 +26,8 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
+from infra.db import APP_ROLE
+
 OWNER_ROLE = "ldl_grafana_owner"
 SOURCE_SCHEMA = "ldl_grafana"
 COORDINATOR_SCHEMA = "grafana_coordinator"
@@ -208,6 +210,18 @@ def _build_company_schema(conn: psycopg.Connection, company_id: int) -> None:
         conn.execute(sql.SQL("ALTER VIEW {} OWNER TO {}").format(target, owner))
 
 
+def _temp_tables_closed(conn: psycopg.Connection) -> None:
+    """No TEMP for Grafana's login roles: a company role only reads its views, and temporary
+    tables would let it write to the database (and fill the disk). PostgreSQL grants TEMP on a
+    database to PUBLIC and a grant cannot be denied to one role, so it is taken from PUBLIC and
+    given back to the application role (the ingest worker stages its COPY in temp tables)."""
+    dbname = sql.Identifier(_current_database(conn))
+    conn.execute(sql.SQL("REVOKE TEMPORARY ON DATABASE {} FROM PUBLIC").format(dbname))
+    conn.execute(
+        sql.SQL("GRANT TEMPORARY ON DATABASE {} TO {}").format(dbname, sql.Identifier(APP_ROLE))
+    )
+
+
 def _managed_company_roles(conn: psycopg.Connection, prefix: str) -> dict[int, str]:
     pattern = re.compile(rf"^{re.escape(prefix)}_co_(\d+)$")
     rows = conn.execute(
@@ -232,6 +246,7 @@ def provision_company_roles(
     coordinator's role, no access left for companies that are gone. Idempotent."""
     prefix = role_prefix(conn, prefix)
     changes: list[str] = []
+    _temp_tables_closed(conn)
     coordinator = _ensure_login_role(
         conn, coordinator_role(prefix), COORDINATOR_SCHEMA, coordinator_password, changes
     )

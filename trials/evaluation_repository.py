@@ -340,6 +340,10 @@ class TrialFacts(BaseModel):
     decided_at: datetime | None
     sites: list[str]
     now: datetime
+    # The period whose device events count as time saved (0014's trial_intervention_periods):
+    # None before the trial starts.
+    period_from: datetime | None
+    period_until: datetime | None
 
 
 TRIAL_FACTS = """
@@ -349,8 +353,9 @@ SELECT t.id, t.company_id, c.name AS company_name, t.title, t.product, t.need,
        t.decision_rationale, t.decided_at,
        coalesce((SELECT array_agg(s.name ORDER BY s.name) FROM trial_sites ts
                  JOIN sites s ON s.id = ts.site_id WHERE ts.trial_id = t.id), '{}') AS sites,
-       now() AS now
+       now() AS now, p.period_from, p.period_until
 FROM trials t JOIN companies c ON c.id = t.company_id
+LEFT JOIN trial_intervention_periods p ON p.trial_id = t.id
 """
 
 
@@ -554,17 +559,28 @@ def activity_observations(conn: psycopg.Connection, trial_id: int) -> list[Activ
 
 
 def occurrences_per_day(
-    conn: psycopg.Connection, trial_id: int, start: datetime, end: datetime
+    conn: psycopg.Connection,
+    trial_id: int,
+    start: datetime,
+    end: datetime,
+    *,
+    dashboards_only: bool = False,
 ) -> dict[int, list[tuple[date, int]]]:
-    """Device events mapped to each activity, per local day, from the hourly rollup."""
+    """Device events mapped to each activity, per local day, within the trial period.
+
+    Reads `time_saved_occurrences` (0014), the one definition the Grafana views read too; for a
+    company (`dashboards_only`) a participant's hours count only under company_dashboards consent.
+    """
+    query = sql.SQL(
+        "SELECT o.activity_id, (o.bucket AT TIME ZONE %(tz)s)::date AS day,"
+        " sum(o.occurrences)::bigint"
+        " FROM time_saved_occurrences o"
+        " WHERE o.trial_id = %(trial)s AND o.bucket >= date_trunc('hour', %(start)s::timestamptz)"
+        "   AND o.bucket < %(end)s{consent}"
+        " GROUP BY 1, 2 ORDER BY 1, 2"
+    ).format(consent=sql.SQL(" AND o.company_visible" if dashboards_only else ""))
     rows = conn.execute(
-        "SELECT a.id, (e.bucket AT TIME ZONE %(tz)s)::date AS day, sum(e.events)::bigint"
-        " FROM activities a JOIN usage_events_hourly e"
-        "   ON e.trial_id = a.trial_id AND e.event_type = a.event_type"
-        " WHERE a.trial_id = %(trial)s AND e.bucket >= date_trunc('hour', %(start)s::timestamptz)"
-        "   AND e.bucket < %(end)s"
-        " GROUP BY 1, 2 ORDER BY 1, 2",
-        {"trial": trial_id, "start": start, "end": end, "tz": ROLLUP_TIMEZONE},
+        query, {"trial": trial_id, "start": start, "end": end, "tz": ROLLUP_TIMEZONE}
     ).fetchall()
     found: dict[int, list[tuple[date, int]]] = {}
     for activity_id, day, count in rows:

@@ -33,12 +33,17 @@ def authorised_trial(conn: psycopg.Connection, principal: Principal, trial_id: i
     return facts
 
 
+def _for_company(principal: Principal) -> bool:
+    """A company's evidence counts a participant's data only under company_dashboards consent."""
+    return principal.role == Role.COMPANY
+
+
 def intervention_period(facts: TrialFacts) -> tuple[datetime | None, datetime | None]:
-    """From the trial's start to its end, or to now while it runs; None before it starts."""
-    if facts.trial_from is None or facts.trial_from >= facts.now:
-        return None, None
-    until = min(facts.trial_until, facts.now) if facts.trial_until else facts.now
-    return facts.trial_from, until
+    """From the trial's start to its end, or to now while it runs; None before it starts.
+
+    Defined once, in the database (trial_intervention_periods, 0014), which the Grafana views
+    read too."""
+    return facts.period_from, facts.period_until
 
 
 # ---------------------------------------------------------------------------- usage
@@ -86,7 +91,7 @@ def usage(
         start,
         end,
         level,
-        dashboards_only=principal.role == Role.COMPANY,
+        dashboards_only=_for_company(principal),
         limit=paging.limit,
         offset=paging.offset,
     )
@@ -119,10 +124,15 @@ def usage(
 
 # ----------------------------------------------------------------- time saved, business
 def _time_saved(
-    conn: psycopg.Connection, facts: TrialFacts
+    conn: psycopg.Connection, facts: TrialFacts, *, dashboards_only: bool
 ) -> tuple[TimeSaved, list[ActivityEstimate]]:
+    """`dashboards_only` (a company): the company's dashboards' rule, so both show one number."""
     start, until = intervention_period(facts)
-    occurrences = repo.occurrences_per_day(conn, facts.id, start, until) if start and until else {}
+    occurrences = (
+        repo.occurrences_per_day(conn, facts.id, start, until, dashboards_only=dashboards_only)
+        if start and until
+        else {}
+    )
     inputs = [
         ActivityInput(
             activity_id=a.activity_id,
@@ -138,7 +148,8 @@ def _time_saved(
 
 
 def time_saved_for(conn: psycopg.Connection, principal: Principal, trial_id: int) -> TimeSaved:
-    return _time_saved(conn, authorised_trial(conn, principal, trial_id))[0]
+    facts = authorised_trial(conn, principal, trial_id)
+    return _time_saved(conn, facts, dashboards_only=_for_company(principal))[0]
 
 
 def _business_case(
@@ -166,7 +177,8 @@ def business_case_for(
     conn: psycopg.Connection, principal: Principal, trial_id: int
 ) -> BusinessCase:
     facts = authorised_trial(conn, principal, trial_id)
-    return _business_case(conn, facts, _time_saved(conn, facts)[1])
+    estimates = _time_saved(conn, facts, dashboards_only=_for_company(principal))[1]
+    return _business_case(conn, facts, estimates)
 
 
 class Evidence(BaseModel):
@@ -182,7 +194,7 @@ class Evidence(BaseModel):
 
 def evidence_for(conn: psycopg.Connection, principal: Principal, trial_id: int) -> Evidence:
     facts = authorised_trial(conn, principal, trial_id)
-    saved, estimates = _time_saved(conn, facts)
+    saved, estimates = _time_saved(conn, facts, dashboards_only=_for_company(principal))
     end = min(facts.trial_until, facts.now) if facts.trial_until else facts.now
     start = facts.baseline_from or facts.trial_from or end - timedelta(days=30)
     daily = usage(
@@ -245,7 +257,7 @@ def portfolio(conn: psycopg.Connection, sort: str, paging: PageParams) -> Page[P
     coverage = repo.consent_coverage(conn, [f.id for f in all_facts])
     items = []
     for facts in all_facts:
-        saved = _time_saved(conn, facts)[0]
+        saved = _time_saved(conn, facts, dashboards_only=False)[0]  # coordinators only
         flow = flows[facts.id]
         items.append(
             PortfolioItem(

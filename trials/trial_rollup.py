@@ -16,7 +16,8 @@ PAIRS = "(SELECT * FROM unnest(%(trials)s::bigint[], %(buckets)s::timestamptz[])
 # The one rule for what a company key may count of an hourly rollup row `u`: room devices, and a
 # participant's data only for hours their company_dashboards consent covered whole. The rollups
 # keep no time finer than the hour, so an hour in which that consent began or ended is left out
-# (never shown too much); the Grafana views (0007_grafana.sql) apply the same rule.
+# (never shown too much); the Grafana views (0007_grafana.sql) and time saved's
+# time_saved_occurrences (0014) apply the same rule.
 COMPANY_VISIBLE = (
     "(u.participant_id IS NULL OR coalesce((SELECT range_agg(c.valid_during) FROM consents c"
     " WHERE c.participant_id = u.participant_id AND 'company_dashboards' = ANY(c.scopes))"

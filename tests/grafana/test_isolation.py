@@ -17,6 +17,7 @@ from grafana.roles import (
 )
 from infra.db import connect
 from infra.migrate import timescale_enabled
+from ingest.repository import create_stage_tables
 from tests.grafana.conftest import A_CONSENTED_EVENTS, A_ROOM_EVENTS, Seed
 from trials.service import erase_participant_data
 
@@ -28,6 +29,8 @@ FORBIDDEN = [
     "public.telemetry_events",
     "public.usage_events_hourly",
     "public.device_health_status",
+    "public.time_saved_occurrences",
+    "public.activity_saving_estimates",
     "public.companies",
     "ldl_grafana.usage_hourly",
     "grafana_coordinator.trial_portfolio",
@@ -124,6 +127,20 @@ def test_company_role_cannot_read_another_companys_schema_or_become_the_owner(
         " AND has_table_privilege(c.oid, 'SELECT')"
     ).fetchone()
     assert readable == (0,)
+
+
+def test_company_role_cannot_create_temp_tables(company_a: psycopg.Connection) -> None:
+    with pytest.raises(
+        psycopg.errors.InsufficientPrivilege, match="permission denied to create temporary tables"
+    ):
+        company_a.execute("CREATE TEMP TABLE scratch (x int)")
+
+
+def test_the_app_role_keeps_temp_tables_for_the_ingest_stage(db_url: str, seed: Seed) -> None:
+    with connect(db_url) as app:  # acts as ldl_app, like the worker
+        create_stage_tables(app)
+        row = app.execute("SELECT count(*) FROM ingest_stage_readings").fetchone()
+    assert row == (0,)
 
 
 @pytest.mark.timescale
