@@ -6,6 +6,9 @@ trials and to rows its participants' consent lets a company see. The views belon
 `ldl_grafana_owner`, which no login role is a member of. The coordinator role reads
 `grafana_coordinator` (all trials, data quality). Roles are cluster-wide and many databases may
 share a cluster, so role names start with a prefix of this database's own (see `role_prefix`).
+On TimescaleDB a chunk carries its hypertable's grants, so a company role, granted nothing on the
+hypertables, reads no chunk; the extension's own schemas stay open to PUBLIC, as TimescaleDB
+reads its catalog there on every session's first query.
 
 All SQL runs on the caller's connection, which needs CREATEROLE and the right to act as
 `ldl_grafana_owner` (the migration user does); the caller commits.
@@ -28,7 +31,6 @@ from infra.db import APP_ROLE
 OWNER_ROLE = "ldl_grafana_owner"
 SOURCE_SCHEMA = "ldl_grafana"
 COORDINATOR_SCHEMA = "grafana_coordinator"
-TIMESCALE_CHUNK_SCHEMAS = ("_timescaledb_internal",)
 _PREFIX = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 _STATEMENT_TIMEOUT = "30s"  # a dashboard query must never hold the database for long
 _CONNECTION_LIMIT = 10
@@ -146,9 +148,11 @@ def _ensure_login_role(
         changes.append(f"database: set a new password for {role}")
     dbname = sql.Identifier(_current_database(conn))
     # Grafana's PostgreSQL data source has no search_path setting: the role carries it, so the
-    # same dashboard SQL reads each company's own views.
+    # same dashboard SQL reads each company's own views. `public` comes after, for the functions
+    # of extensions such as TimescaleDB's time_bucket (Grafana's $__timeGroup writes it
+    # unqualified); the role has no SELECT on any table or view there, so it reads nothing more.
     conn.execute(
-        sql.SQL("ALTER ROLE {} IN DATABASE {} SET search_path = {}").format(
+        sql.SQL("ALTER ROLE {} IN DATABASE {} SET search_path = {}, public").format(
             ident, dbname, sql.Identifier(schema)
         )
     )
@@ -206,20 +210,6 @@ def _build_company_schema(conn: psycopg.Connection, company_id: int) -> None:
         conn.execute(sql.SQL("ALTER VIEW {} OWNER TO {}").format(target, owner))
 
 
-def _timescale_chunks_closed(conn: psycopg.Connection) -> None:
-    """TimescaleDB grants USAGE on its chunk schema to PUBLIC; take it back for login roles."""
-    if conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'").fetchone() is None:
-        return
-    for schema in TIMESCALE_CHUNK_SCHEMAS:
-        ident = sql.Identifier(schema)
-        conn.execute(sql.SQL("REVOKE USAGE ON SCHEMA {} FROM PUBLIC").format(ident))
-        conn.execute(
-            sql.SQL("GRANT USAGE ON SCHEMA {} TO ldl_app, {}").format(
-                ident, sql.Identifier(OWNER_ROLE)
-            )
-        )
-
-
 def _temp_tables_closed(conn: psycopg.Connection) -> None:
     """No TEMP for Grafana's login roles: a company role only reads its views, and temporary
     tables would let it write to the database (and fill the disk). PostgreSQL grants TEMP on a
@@ -256,7 +246,6 @@ def provision_company_roles(
     coordinator's role, no access left for companies that are gone. Idempotent."""
     prefix = role_prefix(conn, prefix)
     changes: list[str] = []
-    _timescale_chunks_closed(conn)
     _temp_tables_closed(conn)
     coordinator = _ensure_login_role(
         conn, coordinator_role(prefix), COORDINATOR_SCHEMA, coordinator_password, changes

@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     mosquitto_acl_file: Path | None = None
     mosquitto_pid_file: Path | None = None
     telemetry_retention_days: int = Field(730, ge=1)
+    # Which path `ldl migrate` builds: TimescaleDB hypertables and continuous aggregates, or plain
+    # tables. auto: TimescaleDB when installed and preloaded; on: refuse to go without it; off:
+    # never create the extension (one cluster can host both kinds of database).
+    timescale: Literal["auto", "on", "off"] = "auto"
     rollup_refresh_seconds: float = Field(60, gt=0)
     grafana_url: str | None = None
     grafana_admin_user: str = "admin"

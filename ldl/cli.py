@@ -42,7 +42,7 @@ def migrate(
     from infra.migrate import apply_migrations
 
     settings = _settings()
-    applied = apply_migrations(settings.require_database_url())
+    applied = apply_migrations(settings.require_database_url(), settings.timescale)
     typer.echo(f"applied: {', '.join(applied)}" if applied else "database is up to date")
     if sync_broker:
         broker_sync()

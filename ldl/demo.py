@@ -130,7 +130,7 @@ def run_demo(settings: Settings) -> None:
     signal.signal(signal.SIGTERM, _interrupt)
     started = time.monotonic()
     with _services(settings) as (database_url, mqtt_url):
-        applied = apply_migrations(database_url)
+        applied = apply_migrations(database_url, settings.timescale)
         _say(f"migrations applied: {', '.join(applied)}" if applied else "database is up to date")
         with connection(database_url) as conn:
             seeded = seed_demo_lab(conn)

@@ -3,6 +3,11 @@
 Defaults are this machine's services (PostgreSQL on 127.0.0.1:5432, Mosquitto on 127.0.0.1:1883);
 LDL_TEST_ADMIN_DATABASE_URL and LDL_TEST_MQTT_URL point elsewhere; when neither the setting nor the
 default is reachable the embedded services from `ldl.embedded` are started instead.
+
+Every database test runs once per database path: `plain` always, `timescale` where the cluster has
+TimescaleDB installed and preloaded (one template database per path on the same cluster); where
+it has not, the run ends with one line saying the TimescaleDB path was skipped.
+LDL_TEST_DATABASE_PATHS (e.g. `plain`) narrows the paths.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ import uvicorn
 from psycopg import sql
 
 from infra.db import connect
-from infra.migrate import apply_migrations
+from infra.migrate import apply_migrations, timescale_preloaded
 from infra.settings import Settings
 
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -91,13 +96,100 @@ def drop_database(pg_admin_url: str, name: str) -> None:
         )
 
 
+DATABASE_PATHS = ("plain", "timescale")
+
+
+@dataclass
+class _PathChoice:
+    paths: list[str]
+    skipped: str | None  # why the TimescaleDB path does not run, when it does not
+
+
+_path_choice: _PathChoice | None = None
+
+
+def _choose_database_paths() -> _PathChoice:
+    """Once per run, at collection: which paths this cluster can run."""
+    global _path_choice
+    if _path_choice is not None:
+        return _path_choice
+    url = os.environ.get("LDL_TEST_ADMIN_DATABASE_URL", DEFAULT_ADMIN_URL)
+    parts = urlsplit(url)
+    target = f"{parts.hostname}:{parts.port or 5432}"
+    skipped: str | None = None
+    if not _reachable(parts.hostname or "127.0.0.1", parts.port or 5432):
+        skipped = "the embedded PostgreSQL has no TimescaleDB"
+    else:
+        with psycopg.connect(url, autocommit=True) as admin:
+            installed = admin.execute(
+                "SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'"
+            ).fetchone()
+            if installed is None:
+                skipped = f"TimescaleDB is not installed on {target}"
+            elif not timescale_preloaded(admin):
+                skipped = f"TimescaleDB is not in shared_preload_libraries on {target}"
+    paths = ["plain"] if skipped else list(DATABASE_PATHS)
+    wanted = os.environ.get("LDL_TEST_DATABASE_PATHS")
+    if wanted:
+        chosen = [p.strip() for p in wanted.split(",") if p.strip()]
+        unknown = set(chosen) - set(DATABASE_PATHS)
+        if unknown:
+            raise pytest.UsageError(f"LDL_TEST_DATABASE_PATHS: unknown path(s) {sorted(unknown)}")
+        if "timescale" in paths and "timescale" not in chosen:
+            skipped = "LDL_TEST_DATABASE_PATHS leaves it out"
+        paths = [p for p in paths if p in chosen]
+    _path_choice = _PathChoice(paths, skipped)
+    return _path_choice
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "database_path" in metafunc.fixturenames:
+        metafunc.parametrize("database_path", _choose_database_paths().paths, scope="session")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked `timescale` run on the TimescaleDB path only (not once per path)."""
+    kept: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        path = callspec.params.get("database_path") if callspec else None
+        on_plain = path == "plain" or path is None
+        (dropped if item.get_closest_marker("timescale") and on_plain else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _path_choice is None:
+        return
+    if _path_choice.skipped:
+        terminalreporter.write_line(
+            f"SKIPPED the TimescaleDB path of every database test: {_path_choice.skipped}"
+            " (the plain PostgreSQL path ran)",
+            yellow=True,
+        )
+    else:
+        terminalreporter.write_line(f"database tests ran on: {', '.join(_path_choice.paths)}")
+
+
 @pytest.fixture(scope="session")
-def template_db(pg_admin_url: str) -> Iterator[str]:
-    """A database migrated once per run; tests clone it."""
-    name = f"ldl_test_template_{os.getpid()}"
+def template_db(pg_admin_url: str, database_path: str) -> Iterator[str]:
+    """A database migrated once per run and path; tests clone it."""
+    name = f"ldl_test_template_{database_path}_{os.getpid()}"
     drop_database(pg_admin_url, name)
     url = create_database(pg_admin_url, name)
-    apply_migrations(url)
+    apply_migrations(url, "on" if database_path == "timescale" else "off")
+    with _admin(pg_admin_url) as admin:
+        # TimescaleDB's scheduler keeps a session in every database that has the extension, and
+        # CREATE DATABASE ... TEMPLATE refuses a template anyone is connected to.
+        admin.execute(
+            sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS false").format(sql.Identifier(name))
+        )
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
+        )
     yield name
     drop_database(pg_admin_url, name)
 

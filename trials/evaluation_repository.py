@@ -1,7 +1,7 @@
 """All SQL of the evaluation: rollup upkeep, usage, time-saved inputs, costs, coverage, exports.
 
 Rollups (names and columns: infra/migrations/0006_evaluation.sql) are continuous aggregates on
-TimescaleDB and tables that `refresh_rollups` keeps fresh on plain PostgreSQL.
+TimescaleDB and tables on plain PostgreSQL; `refresh_rollups` keeps both fresh the same way.
 """
 
 from __future__ import annotations
@@ -138,28 +138,19 @@ def _recompute_slice(
 def refresh_rollups(conn: psycopg.Connection) -> int:
     """Bring the rollups up to date with the telemetry; returns how many hour buckets were redone.
 
-    Plain PostgreSQL: recomputes, in the caller's transaction, every (trial, hour) that received
-    rows since the last run (late data included), then the local days containing them.
-    TimescaleDB: refreshes the continuous aggregates over pending erase windows and the last four
-    days; `conn` must then be in autocommit mode (refresh_continuous_aggregate cannot run inside a
-    transaction block).
+    Both paths find the (trial, hour) pairs that received rows since the last run by arrival
+    time (late data of any age included) and redo exactly those hours, then the local days
+    containing them, then the trial-level rollup. Plain PostgreSQL recomputes the rollup tables
+    in the caller's transaction; TimescaleDB refreshes the continuous aggregates over those
+    windows, and `conn` must then be in autocommit mode (refresh_continuous_aggregate cannot run
+    inside a transaction block).
     """
     if timescale_enabled(conn):
-        redone = _refresh_continuous_aggregates(conn)
-        recent = conn.execute("SELECT now() - interval '4 days'").fetchone()
-        assert recent is not None
-        trial_rollup.recompute(
-            conn,
-            [*trial_rollup.recent_pairs(conn, recent[0]), *trial_rollup.take_queued_pairs(conn)],
-        )
-        return redone
+        return _refresh_continuous_aggregates(conn)
     conn.execute("SELECT pg_advisory_xact_lock(%s)", (ROLLUP_LOCK,))
     # Enough memory to hash-aggregate a slice (tens of thousands of groups) without spilling.
     conn.execute("SET LOCAL work_mem = '64MB'")
-    row = conn.execute(
-        "SELECT received_until FROM rollup_watermarks WHERE name = 'usage' FOR UPDATE"
-    ).fetchone()
-    since = row[0] if row else None
+    since = _watermark(conn)
     redone = 0
     trial_hours: list[Any] = []
     for stem, raw, extra, count in ROLLUPS:
@@ -178,72 +169,125 @@ def refresh_rollups(conn: psycopg.Connection) -> int:
         ).fetchall()
         _recompute(conn, f"{stem}_hourly", f"{stem}_daily", extra, count, "day", days)
     trial_rollup.recompute(conn, [*trial_hours, *trial_rollup.take_queued_pairs(conn)])
-    conn.execute(
-        "INSERT INTO rollup_watermarks (name, received_until) VALUES ('usage', now())"
-        " ON CONFLICT (name) DO UPDATE SET received_until = excluded.received_until"
-    )
+    _set_watermark(conn, None)
     return redone
 
 
-def _continuous_aggregates() -> list[str]:
+def _watermark(conn: psycopg.Connection) -> datetime | None:
+    row = conn.execute(
+        "SELECT received_until FROM rollup_watermarks WHERE name = 'usage' FOR UPDATE"
+    ).fetchone()
+    return row[0] if row else None
+
+
+def _set_watermark(conn: psycopg.Connection, until: datetime | None) -> None:
+    conn.execute(
+        "INSERT INTO rollup_watermarks (name, received_until)"
+        " VALUES ('usage', coalesce(%s::timestamptz, now()))"
+        " ON CONFLICT (name) DO UPDATE SET received_until = excluded.received_until",
+        (until,),
+    )
+
+
+def _rollup_names() -> list[str]:
     return [f"{stem}_{grain}" for stem, *_ in ROLLUPS for grain in ("hourly", "daily")]
 
 
 def _refresh_continuous_aggregates(conn: psycopg.Connection) -> int:
+    # A session lock, held across the refresh calls (each its own transaction): an erase waits
+    # for the whole refresh, and a refresh for the erase.
+    conn.execute("SELECT pg_advisory_lock(%s)", (ROLLUP_LOCK,))
+    try:
+        started = conn.execute("SELECT now()").fetchone()
+        assert started is not None
+        since = _watermark(conn)
+        trial_hours: list[Any] = []
+        for stem, raw, *_ in ROLLUPS:
+            hours = _affected_hours(conn, raw, since)
+            trial_hours += hours
+            for start, end in _windows(conn, [h[1] for h in hours], "hour"):
+                _refresh_window(conn, f"{stem}_hourly", start, end)
+            for start, end in _windows(conn, [h[1] for h in hours], "day"):
+                _refresh_window(conn, f"{stem}_daily", start, end)
+        _refresh_requested_windows(conn)  # queued by an erase before 0012; none are queued now
+        with conn.transaction():
+            trial_rollup.recompute(conn, [*trial_hours, *trial_rollup.take_queued_pairs(conn)])
+            _set_watermark(conn, started[0])
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(%s)", (ROLLUP_LOCK,))
+    return len(trial_hours)
+
+
+def _windows(
+    conn: psycopg.Connection, hours: list[datetime], width: Granularity
+) -> list[tuple[datetime, datetime]]:
+    """The hours (or the local days holding them) as few contiguous [start, end) windows."""
+    rows = conn.execute(
+        "SELECT b, CASE WHEN %(width)s = 'hour' THEN b + interval '1 hour'"
+        "   ELSE ((b AT TIME ZONE %(tz)s) + interval '1 day') AT TIME ZONE %(tz)s END"
+        " FROM (SELECT DISTINCT date_trunc(%(width)s, h, %(tz)s) AS b"
+        "       FROM unnest(%(hours)s::timestamptz[]) AS h) AS buckets ORDER BY b",
+        {"width": width, "tz": ROLLUP_TIMEZONE, "hours": hours},
+    ).fetchall()
+    windows: list[tuple[datetime, datetime]] = []
+    for start, end in rows:
+        if windows and windows[-1][1] == start:
+            windows[-1] = (windows[-1][0], end)
+        else:
+            windows.append((start, end))
+    return windows
+
+
+def _refresh_window(conn: psycopg.Connection, view: str, start: datetime, end: datetime) -> None:
+    conn.execute(
+        "CALL refresh_continuous_aggregate(%s::regclass, %s::timestamptz, %s::timestamptz)",
+        (view, start, end),
+    )
+
+
+def _refresh_requested_windows(conn: psycopg.Connection) -> None:
     windows = conn.execute(
         "SELECT id, window_start, window_end FROM rollup_refresh_requests ORDER BY id"
     ).fetchall()
-    recent = conn.execute("SELECT now() - interval '4 days', now()").fetchone()
-    assert recent is not None
-    for _, start, end in [*windows, (None, recent[0], recent[1])]:
-        for view in _continuous_aggregates():
-            conn.execute(
-                "CALL refresh_continuous_aggregate(%s::regclass, %s::timestamptz, %s::timestamptz)",
-                (view, start, end),
-            )
+    for _, start, end in windows:
+        for view in _rollup_names():
+            _refresh_window(conn, view, start, end)
     if windows:
         conn.execute(
             "DELETE FROM rollup_refresh_requests WHERE id = ANY(%s)", ([w[0] for w in windows],)
         )
-    return len(windows)
+
+
+def _rollup_storage(conn: psycopg.Connection) -> list[sql.Composable]:
+    """Where the rollups' rows are stored: the rollup tables of plain PostgreSQL, or the
+    materialisation hypertables behind TimescaleDB's continuous aggregates."""
+    if not timescale_enabled(conn):
+        return [sql.Identifier(name) for name in _rollup_names()]
+    rows = conn.execute(
+        "SELECT materialization_hypertable_schema, materialization_hypertable_name"
+        " FROM timescaledb_information.continuous_aggregates"
+        " WHERE view_schema = current_schema() AND view_name = ANY(%s) ORDER BY view_name",
+        (_rollup_names(),),
+    ).fetchall()
+    return [sql.Identifier(schema, name) for schema, name in rows]
 
 
 def purge_participant_rollups(conn: psycopg.Connection, participant_id: int) -> None:
     """Remove a participant from the rollups, in the caller's (erase) transaction.
 
-    Plain PostgreSQL: their rollup rows go now (the grain includes participant_id, so nobody
-    else's counts change). TimescaleDB: continuous aggregates cannot be edited; the range they
-    cover is queued in rollup_refresh_requests and re-materialised from the (now erased) raw rows
-    by the next scheduler run.
+    The grain includes participant_id, so deleting their rows changes nobody else's counts. On
+    TimescaleDB the rows are deleted from the continuous aggregates' materialisation
+    hypertables (the aggregates cannot be edited, and refresh_continuous_aggregate cannot run in
+    a transaction); the part not yet materialised is computed from the raw rows, which the same
+    transaction erased, and the raw deletions mark those hours for the next refresh, which
+    recomputes them from what is left.
     """
-    if timescale_enabled(conn):
-        # The trial-level rollup follows once the aggregates are re-materialised.
-        conn.execute(
-            "INSERT INTO usage_trial_refresh_queue (trial_id, from_ts)"
-            " SELECT trial_id, min(bucket) FROM usage_readings_hourly WHERE participant_id = %s"
-            " GROUP BY trial_id",
-            (participant_id,),
-        )
-        conn.execute(
-            "INSERT INTO rollup_refresh_requests (window_start, window_end, reason)"
-            " SELECT min(bucket) - interval '1 day', max(bucket) + interval '2 days', %(reason)s"
-            " FROM usage_readings_hourly WHERE participant_id = %(p)s HAVING count(*) > 0"
-            " UNION ALL"
-            " SELECT min(bucket) - interval '1 day', max(bucket) + interval '2 days', %(reason)s"
-            " FROM usage_events_hourly WHERE participant_id = %(p)s HAVING count(*) > 0",
-            {"p": participant_id, "reason": f"erase of participant {participant_id}"},
-        )
-        return
     conn.execute("SELECT pg_advisory_xact_lock(%s)", (ROLLUP_LOCK,))
     touched = trial_rollup.participant_pairs(conn, participant_id)
-    for stem, *_ in ROLLUPS:
-        for grain in ("hourly", "daily"):
-            conn.execute(
-                sql.SQL("DELETE FROM {} WHERE participant_id = %s").format(
-                    sql.Identifier(f"{stem}_{grain}")
-                ),
-                (participant_id,),
-            )
+    for table in _rollup_storage(conn):
+        conn.execute(
+            sql.SQL("DELETE FROM {} WHERE participant_id = %s").format(table), (participant_id,)
+        )
     trial_rollup.recompute(conn, touched)  # no count derived from their data survives the erase
 
 

@@ -1,8 +1,9 @@
 """The job that keeps usage rollups fresh and raw telemetry within its retention.
 
 Run inside `ldl ingest` / `ldl demo`: `threading.Thread(target=run_rollup_scheduler,
-args=(settings, stop_event), name="ldl-rollups")`. On TimescaleDB the refresh and retention are
-the database's own policies; this loop then only re-materialises the windows erases queued.
+args=(settings, stop_event), name="ldl-rollups")`. Both paths redo exactly the hours that received
+rows since the last run (late data included); on TimescaleDB retention is the database's own
+policy, which this loop keeps at LDL_TELEMETRY_RETENTION_DAYS.
 """
 
 from __future__ import annotations

@@ -86,14 +86,3 @@ def take_queued_pairs(conn: psycopg.Connection) -> list[Pair]:
         "   ON e.trial_id = s.trial_id AND e.bucket >= date_trunc('hour', s.from_ts)"
     ).fetchall()
     return [(int(t), b) for t, b in rows]
-
-
-def recent_pairs(conn: psycopg.Connection, since: datetime) -> list[Pair]:
-    """Every (trial, hour) with data since `since` (after a continuous-aggregate refresh)."""
-    rows = conn.execute(
-        "SELECT trial_id, bucket FROM usage_readings_hourly WHERE bucket >= %(s)s"
-        " UNION SELECT trial_id, bucket FROM usage_events_hourly WHERE bucket >= %(s)s"
-        " UNION SELECT trial_id, bucket FROM usage_trial_hourly WHERE bucket >= %(s)s",
-        {"s": since},
-    ).fetchall()
-    return [(int(t), b) for t, b in rows]

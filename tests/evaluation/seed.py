@@ -16,6 +16,7 @@ from decimal import Decimal
 
 import psycopg
 
+from infra.db import connect
 from infra.migrate import timescale_enabled
 from trials.evaluation_repository import refresh_rollups
 
@@ -215,14 +216,11 @@ def constructed_trial(conn: psycopg.Connection) -> Seeded:
 
 def refresh(conn: psycopg.Connection) -> int:
     """Refresh the rollups the way the scheduler does on this database's path."""
+    timescale = timescale_enabled(conn)
     conn.commit()
-    if timescale_enabled(conn):  # refresh_continuous_aggregate refuses a transaction block
-        conn.commit()  # the check's own query opened one
-        conn.autocommit = True
-        try:
-            return refresh_rollups(conn)
-        finally:
-            conn.autocommit = False
+    if timescale:  # as the aggregates' owner, outside a transaction block, as the scheduler does
+        with connect(conn.info.dsn, as_app=False, autocommit=True) as owner:
+            return refresh_rollups(owner)
     redone = refresh_rollups(conn)
     conn.commit()
     return redone

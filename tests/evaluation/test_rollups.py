@@ -11,6 +11,8 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
+from infra.db import connect
+from infra.migrate import timescale_enabled
 from tests.evaluation.seed import (
     company,
     device,
@@ -20,11 +22,8 @@ from tests.evaluation.seed import (
     site_with_units,
     trial,
 )
-from trials.evaluation_repository import (
-    apply_retention,
-    purge_participant_rollups,
-)
-from trials.rollup_scheduler import run_rollup_scheduler
+from trials.evaluation_repository import purge_participant_rollups
+from trials.rollup_scheduler import run_maintenance_once, run_rollup_scheduler
 
 # 2025-03-30 is a 23-hour day in Copenhagen (clocks go forward at 02:00 local).
 START = datetime(2025, 3, 29, 18, tzinfo=UTC)
@@ -144,8 +143,14 @@ def test_erased_participant_leaves_no_trace_in_rollups(
         conn.execute(f"DELETE FROM {table} WHERE participant_id = %s", (erased,))
     purge_participant_rollups(conn, erased)
     conn.commit()
+    _no_trace_of(conn, erased)  # at once, before any refresh (no worker runs here)
     refresh(conn)
     conn.commit()
+    _no_trace_of(conn, erased)
+    _raw_vs_rollup(conn)  # everyone else's counts are untouched
+
+
+def _no_trace_of(conn: psycopg.Connection, erased: int) -> None:
     for view in (
         "usage_readings_hourly",
         "usage_readings_daily",
@@ -157,20 +162,52 @@ def test_erased_participant_leaves_no_trace_in_rollups(
     ):
         left = conn.execute(f"SELECT count(*) FROM {view} WHERE participant_id = %s", (erased,))
         assert left.fetchone()[0] == 0, view
-    _raw_vs_rollup(conn)  # everyone else's counts are untouched
+    trial_total = conn.execute(
+        "SELECT coalesce(sum(readings + events), 0) FROM usage_trial_hourly WHERE audience = 'all'"
+    ).fetchone()[0]
+    raw_total = conn.execute(
+        "SELECT (SELECT count(*) FROM telemetry_readings) + (SELECT count(*) FROM telemetry_events)"
+    ).fetchone()[0]
+    assert trial_total == raw_total
 
 
-def test_retention_deletes_old_raw_rows_but_keeps_rollups(
+def test_a_reading_days_late_reaches_hourly_and_daily_usage_within_one_refresh(
     conn: psycopg.Connection, world: World
+) -> None:
+    # A gateway that buffered offline for ten days, after the rollups were brought up to now.
+    now = datetime.now(UTC)
+    reading(conn, world.trial_id, world.site_id, "door-1", now - timedelta(hours=1), None)
+    conn.commit()
+    refresh(conn)
+    reading(conn, world.trial_id, world.site_id, "door-1", now - timedelta(days=10), None)
+    conn.commit()
+    refresh(conn)
+    row = conn.execute(
+        "SELECT (SELECT count(*) FROM telemetry_readings),"
+        " (SELECT sum(readings) FROM usage_hourly), (SELECT sum(readings) FROM usage_daily),"
+        " (SELECT sum(readings) FROM usage_trial_hourly WHERE audience = 'all')"
+    ).fetchone()
+    assert row == (2, 2, 2, 2)
+    _raw_vs_rollup(conn)
+
+
+def test_retention_drops_old_raw_rows_but_keeps_rollups(
+    conn: psycopg.Connection, world: World, db_url: str
 ) -> None:
     t1, site = world.trial_id, world.site_id
     now = datetime.now(UTC)
     reading(conn, t1, site, "door-1", now - timedelta(days=40), None)
     reading(conn, t1, site, "door-1", now - timedelta(days=1), None)
     conn.commit()
-    refresh(conn)
-    assert apply_retention(conn, 30) == 1
-    conn.commit()
+    run_maintenance_once(db_url, 30, retention=True)  # refresh, then retention, as `ldl ingest`
+    if timescale_enabled(conn):  # retention is the policy's job there: run it now
+        with connect(db_url, as_app=False, autocommit=True) as owner:
+            jobs = owner.execute(
+                "SELECT job_id FROM timescaledb_information.jobs"
+                " WHERE proc_name = 'policy_retention' AND hypertable_name = 'telemetry_readings'"
+            ).fetchall()
+            assert len(jobs) == 1
+            owner.execute("CALL run_job(%s)", (jobs[0][0],))
     raw = conn.execute("SELECT count(*) FROM telemetry_readings").fetchone()[0]
     rolled = conn.execute("SELECT sum(readings) FROM usage_readings_daily").fetchone()[0]
     assert (raw, rolled) == (1, 2)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import psycopg
 import pytest
 
+from access.schemas import Principal, Role
 from grafana.roles import (
     OWNER_ROLE,
     company_schema,
@@ -18,6 +19,7 @@ from infra.db import connect
 from infra.migrate import timescale_enabled
 from ingest.repository import create_stage_tables
 from tests.grafana.conftest import A_CONSENTED_EVENTS, A_ROOM_EVENTS, Seed
+from trials.service import erase_participant_data
 
 FORBIDDEN = [
     "public.trials",
@@ -57,6 +59,44 @@ def test_company_role_reads_its_own_rows_and_none_of_another_company(
     assert count("SELECT count(DISTINCT company_id) FROM usage_daily") == 1
 
 
+def test_company_and_coordinator_roles_read_every_view_of_their_schema(
+    admin: psycopg.Connection,
+    seed: Seed,
+    company_a: psycopg.Connection,
+    login: Callable[[str, str], psycopg.Connection],
+) -> None:
+    coordinator = seed.access.coordinator
+    for conn, schema in (
+        (company_a, company_schema(seed.company_a)),
+        (login(coordinator.role, coordinator.password), coordinator.schema),
+    ):
+        views = admin.execute(
+            "SELECT table_name FROM information_schema.views WHERE table_schema = %s", (schema,)
+        ).fetchall()
+        assert len(views) > 3, schema
+        for (view,) in views:
+            conn.execute(f"SELECT * FROM {view} LIMIT 1").fetchall()  # no error, either path
+
+
+def test_an_erased_participant_leaves_the_company_views_at_once(
+    db_url: str, seed: Seed, company_a: psycopg.Connection
+) -> None:
+    def consented_events() -> int:
+        row = company_a.execute(
+            "SELECT coalesce(sum(events), 0) FROM usage_hourly WHERE device_id = 'bed-a1'"
+        ).fetchone()
+        return int(row[0])
+
+    assert consented_events() == A_CONSENTED_EVENTS
+    with connect(db_url) as app:  # the erase as the API runs it; no refresh follows
+        pid = app.execute("SELECT id FROM participants WHERE pseudonym = 'P-001'").fetchone()[0]
+        erase_participant_data(app, Principal("test", Role.COORDINATOR), pid)
+        app.commit()
+    assert consented_events() == 0
+    total = company_a.execute("SELECT sum(events) FROM usage_daily").fetchone()
+    assert total == (A_ROOM_EVENTS,)
+
+
 @pytest.mark.parametrize("relation", FORBIDDEN)
 def test_company_role_is_refused_base_tables_and_other_schemas(
     company_a: psycopg.Connection, relation: str
@@ -79,7 +119,14 @@ def test_company_role_cannot_read_another_companys_schema_or_become_the_owner(
         "SELECT pg_has_role(current_user, %s, 'MEMBER'), current_setting('search_path')",
         (OWNER_ROLE,),
     ).fetchone()
-    assert row == (False, company_schema(seed.company_a))
+    # `public` only for extension functions: the role has no SELECT on anything there.
+    assert row == (False, f"{company_schema(seed.company_a)}, public")
+    readable = company_a.execute(
+        "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = 'public' AND c.relkind IN ('r', 'v', 'm', 'p', 'f')"
+        " AND has_table_privilege(c.oid, 'SELECT')"
+    ).fetchone()
+    assert readable == (0,)
 
 
 def test_company_role_cannot_create_temp_tables(company_a: psycopg.Connection) -> None:
@@ -100,19 +147,31 @@ def test_the_app_role_keeps_temp_tables_for_the_ingest_stage(db_url: str, seed: 
 def test_company_role_has_no_way_into_timescale_chunks(
     admin: psycopg.Connection, seed: Seed, company_a: psycopg.Connection
 ) -> None:
-    if not timescale_enabled(admin):
-        pytest.skip("TimescaleDB is not installed here")
-    row = company_a.execute(
-        "SELECT has_schema_privilege(current_user, '_timescaledb_internal', 'USAGE')"
-    ).fetchone()
-    assert row == (False,)
+    assert timescale_enabled(admin)
+    # The chunk schema stays open (TimescaleDB reads its catalog there on a session's first
+    # query); the chunks themselves carry their hypertable's grants, which a company has none of.
     chunks = admin.execute(
         "SELECT format('%I.%I', chunk_schema, chunk_name) FROM timescaledb_information.chunks"
+        " UNION ALL SELECT format('%I.%I', materialization_hypertable_schema,"
+        " materialization_hypertable_name) FROM timescaledb_information.continuous_aggregates"
     ).fetchall()
-    assert chunks, "the seeded telemetry must have made chunks"
+    assert len(chunks) > 4, "the seeded telemetry must have made chunks"
     for (chunk,) in chunks:
         with pytest.raises(psycopg.errors.InsufficientPrivilege, match="permission denied"):
             company_a.execute(f"SELECT 1 FROM {chunk} LIMIT 1")
+
+
+@pytest.mark.timescale
+def test_company_role_runs_grafanas_unqualified_time_bucket_on_its_own_views(
+    seed: Seed, company_a: psycopg.Connection
+) -> None:
+    rows = company_a.execute(
+        "SELECT time_bucket('1 day', bucket) AS time, sum(readings) FROM usage_hourly"
+        " GROUP BY 1 ORDER BY 1"
+    ).fetchall()
+    assert rows and all(total > 0 for _, total in rows)
+    with pytest.raises(psycopg.errors.InsufficientPrivilege, match="permission denied"):
+        company_a.execute("SELECT time_bucket('1 hour', ts) FROM telemetry_readings LIMIT 1")
 
 
 def test_password_is_stored_as_a_scram_verifier_of_the_data_sources_password(

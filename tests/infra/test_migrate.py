@@ -4,7 +4,8 @@ import psycopg
 import pytest
 
 from infra.db import connect
-from infra.migrate import apply_migrations, timescale_enabled
+from infra.errors import ConfigError
+from infra.migrate import apply_migrations, choose_timescale, timescale_enabled, timescale_preloaded
 
 TELEMETRY_TABLES = ("telemetry_readings", "telemetry_events")
 
@@ -112,3 +113,23 @@ def test_telemetry_tables_are_hypertables_where_timescaledb_exists(db_url: str) 
             "SELECT hypertable_name FROM timescaledb_information.hypertables"
         ).fetchall()
     assert {name for (name,) in rows} >= set(TELEMETRY_TABLES)
+
+
+def test_each_database_holds_the_path_ldl_timescale_chose(db_url: str, database_path: str) -> None:
+    # Both templates were migrated on the same cluster: `off` never created the extension.
+    with psycopg.connect(db_url) as conn:
+        assert timescale_enabled(conn) == (database_path == "timescale")
+
+
+def test_ldl_timescale_on_insists_and_off_declines(pg_admin_url: str) -> None:
+    with psycopg.connect(pg_admin_url, autocommit=True) as admin:
+        usable = admin.execute(
+            "SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'"
+        ).fetchone() is not None and timescale_preloaded(admin)
+        assert choose_timescale(admin, "off", "here") is False
+        assert choose_timescale(admin, "auto", "here") is usable
+        if usable:
+            assert choose_timescale(admin, "on", "here") is True
+        else:
+            with pytest.raises(ConfigError, match="LDL_TIMESCALE=on: TimescaleDB is not"):
+                choose_timescale(admin, "on", "here")

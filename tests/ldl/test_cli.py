@@ -46,6 +46,7 @@ def test_help_explains_every_command_in_one_line() -> None:
         ({"LDL_DATABASE_URL": "postgresql://u@h:notaport/x"}, "LDL_DATABASE_URL"),
         ({"LDL_API_PORT": "eighty"}, "LDL_API_PORT"),
         ({"LDL_MQTT_URL": "http://broker"}, "LDL_MQTT_URL"),
+        ({"LDL_TIMESCALE": "maybe"}, "LDL_TIMESCALE"),
         ({}, "LDL_DATABASE_URL"),  # not set at all
     ],
 )

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import psycopg
 
+from tests.evaluation.seed import refresh
 from tests.trials.lab import Lab
 
 
@@ -79,3 +80,34 @@ def test_withdrawal_with_keep_deletes_nothing(lab: Lab, conn: psycopg.Connection
     )
     assert result["erased_rows"] == {}
     assert _count(conn, "telemetry_readings", pid) == 2
+
+
+def test_erase_leaves_no_trace_in_usage_answers_before_any_refresh(
+    lab: Lab, conn: psycopg.Connection
+) -> None:
+    trial = lab.trial()
+    leaving = lab.participant(trial["id"], "P-001")["id"]
+    staying = lab.participant(trial["id"], "P-002")["id"]
+    for pid in (leaving, staying):
+        lab.consent(pid)
+    _telemetry(conn, trial["id"], lab.site_id, leaving, "bed-1", 3)
+    _telemetry(conn, trial["id"], lab.site_id, staying, "bed-2", 2)
+    refresh(conn)  # the rollups hold the participant's hours; no worker runs afterwards
+
+    lab.post(
+        f"/participants/{leaving}/consent-withdrawal",
+        {"at": "2026-03-01T00:00:00+00:00", "mode": "erase"},
+    )
+
+    window = {"from": "2026-01-09T00:00:00+00:00", "to": "2026-01-11T00:00:00+00:00"}
+    for granularity in ("hour", "day"):
+        for level in ("trial", "device"):
+            params = {**window, "granularity": granularity, "level": level}
+            page = lab.http.get(
+                f"/trials/{trial['id']}/usage", params=params, headers=lab.coordinator
+            ).json()
+            assert sum(row["readings"] for row in page["items"]) == 2, (granularity, level)
+            assert max(row["active_participants"] for row in page["items"]) == 1
+            assert "bed-1" not in {row["group"] for row in page["items"]}
+    for view in ("usage_hourly", "usage_daily", "usage_events_hourly"):
+        assert _count(conn, view, leaving) == 0, view
