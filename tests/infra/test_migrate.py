@@ -115,6 +115,19 @@ def test_telemetry_tables_are_hypertables_where_timescaledb_exists(db_url: str) 
     assert {name for (name,) in rows} >= set(TELEMETRY_TABLES)
 
 
+@pytest.mark.timescale
+def test_only_the_worker_refreshes_the_continuous_aggregates(db_url: str) -> None:
+    # TimescaleDB's own refresh jobs take no lock an erase knows of; compression and retention stay.
+    with psycopg.connect(db_url) as conn:
+        if not timescale_enabled(conn):
+            pytest.skip("TimescaleDB is not installed on this PostgreSQL")
+        jobs = conn.execute(
+            "SELECT proc_name, count(*) FROM timescaledb_information.jobs"
+            " WHERE hypertable_name IS NOT NULL GROUP BY proc_name"
+        ).fetchall()
+    assert dict(jobs) == {"policy_compression": 2, "policy_retention": 2}
+
+
 def test_each_database_holds_the_path_ldl_timescale_chose(db_url: str, database_path: str) -> None:
     # Both templates were migrated on the same cluster: `off` never created the extension.
     with psycopg.connect(db_url) as conn:
