@@ -6,6 +6,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import psycopg
 import pytest
@@ -43,21 +44,38 @@ def test_every_published_reading_is_stored_once(
     assert count(db_url, READINGS) == 300
 
 
+@dataclass
+class _Stream:
+    """Readings published at a steady pace from a thread, until `total` or until stopped."""
+
+    thread: threading.Thread
+    stop: threading.Event
+    sent: int = 0
+
+    def finish(self) -> int:
+        self.stop.set()
+        self.thread.join()
+        return self.sent
+
+
 def _publish_in_background(
-    pub: Publisher, topic: str, total: int, per_second: float
-) -> threading.Thread:
+    pub: Publisher, topic: str, per_second: float, total: int | None = None
+) -> _Stream:
+    stream = _Stream(threading.Thread(name="test-publisher"), threading.Event())
+
     def run() -> None:
         started = time.monotonic()
-        for index in range(total):
-            pub.publish(topic, reading(at(index)))
-            ahead = index / per_second - (time.monotonic() - started)
+        while not stream.stop.is_set() and (total is None or stream.sent < total):
+            pub.publish(topic, reading(at(stream.sent)))
+            stream.sent += 1
+            ahead = stream.sent / per_second - (time.monotonic() - started)
             if ahead > 0:
                 time.sleep(ahead)
         pub.flush()
 
-    thread = threading.Thread(target=run, name="test-publisher")
-    thread.start()
-    return thread
+    stream.thread = threading.Thread(target=run, name="test-publisher")
+    stream.thread.start()
+    return stream
 
 
 def test_sigkill_at_random_points_loses_and_doubles_nothing(
@@ -70,9 +88,10 @@ def test_sigkill_at_random_points_loses_and_doubles_nothing(
     lab = seed_lab(db_url)
     url = broker.url
     start_worker(broker_url=url).wait_connected()  # the session and its subscription exist
-    total = 3000
+    # The stream runs until the last kill, however slowly workers start on a loaded machine, so
+    # every kill lands mid-stream.
     sending = _publish_in_background(
-        publisher(url), f"{topic_prefix}/{lab.room_device}/readings", total, per_second=500
+        publisher(url), f"{topic_prefix}/{lab.room_device}/readings", per_second=500
     )
     rng = random.Random(5)
     for _ in range(4):  # killed mid-stream, with batches uncommitted or committed but not acked
@@ -80,10 +99,11 @@ def test_sigkill_at_random_points_loses_and_doubles_nothing(
         worker.wait_connected()
         time.sleep(rng.uniform(0.05, 0.5))
         worker.kill()
-    assert sending.is_alive()  # every kill landed mid-stream
     final = start_worker(broker_url=url)
     final.wait_connected()
-    sending.join()
+    time.sleep(0.5)  # the last worker takes part of the live stream too
+    total = sending.finish()
+    assert total > 1000
     wait_until(lambda: count(db_url, READINGS) >= total, 30, f"{total} rows")
     assert final.terminate() == 0
     assert count(db_url, READINGS) == total
@@ -110,7 +130,7 @@ def test_database_outages_mid_stream_lose_and_double_nothing(
     worker.wait_connected()
     total = 3000
     sending = _publish_in_background(
-        publisher(), f"{topic_prefix}/{lab.room_device}/readings", total, per_second=1000
+        publisher(), f"{topic_prefix}/{lab.room_device}/readings", per_second=1000, total=total
     )
     for _ in range(5):
         time.sleep(0.3)
@@ -120,7 +140,7 @@ def test_database_outages_mid_stream_lose_and_double_nothing(
         locker.execute("LOCK TABLE telemetry_readings IN ACCESS EXCLUSIVE MODE")
         time.sleep(1.5)
         locker.rollback()
-    sending.join()
+    sending.thread.join()
     wait_until(lambda: count(db_url, READINGS) >= total, 30, f"{total} rows")
     assert worker.terminate() == 0
     assert count(db_url, READINGS) == total
