@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
@@ -36,6 +36,7 @@ class Stored:
 @dataclass(frozen=True, slots=True)
 class ConsentDrop:
     trial_id: int
+    participant_id: int
     reason: str = NO_TELEMETRY_CONSENT
 
 
@@ -108,8 +109,12 @@ class Registry:
         if placement.participant_id is not None and not scope_active(
             self.consents.get(placement.participant_id, ()), Scope.TELEMETRY, ts
         ):
-            return ConsentDrop(placement.trial_id)
+            return ConsentDrop(placement.trial_id, placement.participant_id)
         return Stored(placement)
+
+    def with_consents(self, consents: Mapping[int, tuple[ConsentPeriod, ...]]) -> Registry:
+        """This registry with these participants' consent periods replaced."""
+        return replace(self, consents={**self.consents, **consents})
 
 
 def _utc(at: datetime) -> datetime:
@@ -133,16 +138,23 @@ def load_registry(conn: psycopg.Connection) -> Registry:
                 valid_until=_utc_or_none(placement.valid_until),
             )
         )
-    by_participant: dict[int, list[ConsentPeriod]] = {}
-    for participant_id, period in consents:
-        by_participant.setdefault(participant_id, []).append(
-            ConsentPeriod(period.scopes, _utc(period.valid_from), _utc_or_none(period.valid_until))
-        )
     return Registry(
         registered_at={device_id: _utc(at) for device_id, at in devices},
         placements={key: tuple(value) for key, value in by_device.items()},
-        consents={key: tuple(value) for key, value in by_participant.items()},
+        consents=consent_periods(consents),
     )
+
+
+def consent_periods(
+    rows: Iterable[tuple[int, ConsentPeriod]],
+) -> dict[int, tuple[ConsentPeriod, ...]]:
+    """Periods per participant, in UTC and in the order loaded (the writer compares tuples)."""
+    by_participant: dict[int, list[ConsentPeriod]] = {}
+    for participant_id, period in rows:
+        by_participant.setdefault(participant_id, []).append(
+            ConsentPeriod(period.scopes, _utc(period.valid_from), _utc_or_none(period.valid_until))
+        )
+    return {key: tuple(value) for key, value in by_participant.items()}
 
 
 class RegistryCache:
