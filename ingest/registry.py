@@ -4,6 +4,8 @@ The registry is small (hundreds of devices), so it is loaded whole and replaced 
 builds a new frozen `Registry` and swaps one reference. A listener thread LISTENs on the channel
 that migration 0005's triggers NOTIFY, so a consent withdrawal reaches the gate within
 milliseconds; after a lost connection it reloads, as it may have missed a notification.
+Its consent answer is a fast first judgement only: the writer confirms it against the committed
+consent in the transaction that stores the rows (ingest/writer.py).
 """
 
 from __future__ import annotations

@@ -8,8 +8,8 @@ is then written one message at a time and the refused one becomes a dead letter.
 Consent is decided in the transaction that stores the rows: the batch's participants are locked
 (FOR SHARE; a withdrawal locks them FOR UPDATE) and their committed consent periods read; only
 if these differ from what the cache judged by is the batch routed again. So a withdrawal either
-commits first, and this batch obeys it, or waits for this batch, and then sees (and, with erase,
-deletes) its rows.
+commits first, and this batch obeys it, or waits for this batch and then sees its rows (deleting
+those stamped at or after its time, or all of them with erase).
 """
 
 from __future__ import annotations

@@ -340,8 +340,9 @@ def consent_history(conn: psycopg.Connection, participant_id: int) -> list[Conse
 def withdraw_consent(
     conn: psycopg.Connection, actor: Principal, participant_id: int, request: WithdrawalRequest
 ) -> WithdrawalResult:
-    """Close the active version at `at` and delete what was stored from `at` on (without
-    consent; the ingest that stored it committed before this lock); with `erase`, everything."""
+    """Close the active version at `at`, in this transaction delete what is stored stamped at or
+    after `at` (an ingest commit may have stored it before the withdrawal was made), and with
+    `erase` everything collected."""
     versions = _consent_versions_locked(conn, participant_id)
     active = next((v for v in versions if v.valid_until is None), None)
     if active is None:

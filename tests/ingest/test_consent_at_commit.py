@@ -128,7 +128,7 @@ def test_no_reading_at_or_after_a_withdrawal_is_kept_while_a_stream_runs(
             assert answer.status_code == 200, answer.text
             time.sleep(0.3)
         published += stream.sent
-        wait_until(lambda n=published: worker.committed_messages >= n, 20, "the stream committed")
+        wait_until(_committed(worker, published), 20, "the stream committed")
 
         after = count(db_url, f"{ROWS} AND ts >= %s", lab.participant_id, withdrawn_at)
         assert after == 0, f"round {round_} ({mode}): {after} readings at or after `at` kept"
@@ -143,6 +143,10 @@ def test_no_reading_at_or_after_a_withdrawal_is_kept_while_a_stream_runs(
             assert rows > rows_before  # the stream was stored up to the withdrawal
             assert (rows - rows_before) + erased + drops == stream.sent
     assert count(db_url, "SELECT count(*) FROM dead_letters") == 0
+
+
+def _committed(worker: IngestWorker, messages: int) -> Callable[[], bool]:
+    return lambda: worker.committed_messages >= messages
 
 
 def _rows(db_url: str, lab: Lab) -> int:
