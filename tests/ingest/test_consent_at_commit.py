@@ -27,7 +27,8 @@ from ingest.writer import BatchWriter
 from tests.ingest.conftest import Lab, Publisher, at, count, reading, seed_lab, wait_until
 from tests.trials.lab import bearer, make_key
 from trials import service
-from trials.schemas import WithdrawalMode, WithdrawalRequest
+from trials.consent import Scope
+from trials.schemas import ConsentCreate, GivenBy, WithdrawalMode, WithdrawalRequest
 
 # The issue asks for 20 of each before it is closed: LDL_TEST_WITHDRAWAL_ROUNDS=20.
 ROUNDS = int(os.environ.get("LDL_TEST_WITHDRAWAL_ROUNDS", "3"))
@@ -204,7 +205,7 @@ def test_a_withdrawal_in_flight_holds_the_ingest_commit_until_it_has_committed(
     with connect(db_url) as conn:
         registry = load_registry(conn)
         conn.rollback()
-        _withdraw(conn, lab, at(0), WithdrawalMode.ERASE)  # not committed yet
+        _withdraw(conn, lab, at(2), WithdrawalMode.ERASE)  # not committed yet
         committing = threading.Thread(
             target=lambda: written.append(writer.write(_batch(lab, registry, range(5)), registry)),
             name="test-ingest-commit",
@@ -215,5 +216,29 @@ def test_a_withdrawal_in_flight_holds_the_ingest_commit_until_it_has_committed(
         conn.commit()
     committing.join(timeout=10)
     writer.close()
+    # All five: those stamped before `at` too, as the period they belong to was erased.
     assert written and written[0].readings == 0 and written[0].consent_dropped == 5
     assert count(db_url, ROWS, lab.participant_id) == 0
+
+
+def test_a_consent_the_cache_has_not_seen_yet_is_honoured_at_commit(db_url: str, lab: Lab) -> None:
+    with connect(db_url) as conn:
+        _withdraw(conn, lab, at(0), WithdrawalMode.KEEP)
+        conn.commit()
+        stale = load_registry(conn)  # no consent from at(0) on
+        conn.rollback()
+        again = ConsentCreate(
+            scopes=[Scope.TELEMETRY],
+            given_by=GivenBy.PARTICIPANT,
+            evidence_ref="DOC-2",
+            valid_from=at(10),
+        )
+        service.give_consent(conn, OPERATOR, lab.participant_id, again)
+        conn.commit()
+    writer = BatchWriter(db_url, ledger_seconds=3600)
+    try:
+        written = writer.write(_batch(lab, stale, range(20)), stale)
+    finally:
+        writer.close()
+    assert (written.readings, written.consent_dropped) == (10, 10)
+    assert count(db_url, f"{ROWS} AND ts >= %s", lab.participant_id, at(10)) == 10
