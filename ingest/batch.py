@@ -2,6 +2,9 @@
 
 Every message in a batch ends as stored rows, dead letters or consent drops (or a mix, for a
 batch message); the messages are acknowledged together once the transaction has committed.
+The consent decisions here come from the worker's cache; the batch notes which consent periods
+it judged each participant by, and the writer confirms them against the committed ones in the
+transaction that stores the rows (`rerouted` re-decides the batch when they differ).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from ingest.decode import excerpt
 from ingest.messages import DeadLetter, DeadLetterReason, DeviceMessage, Inbound
 from ingest.registry import ConsentDrop, Refused, Registry
 from ingest.sequences import SeqSeen
+from trials.consent import ConsentPeriod
 
 
 @dataclass
@@ -38,6 +42,9 @@ class Batch:
     # held apart and recorded only if the ledger had not noted it yet (writer.py decides).
     counted: list[bytes] = field(default_factory=list)  # digests to note in the ledger
     held: dict[bytes, Held] = field(default_factory=dict)  # a DUP message's, by digest
+    # The consent periods each participant's items were judged by (None: by more than one
+    # registry version); the writer compares them with the committed ones.
+    judged_by: dict[int, tuple[ConsentPeriod, ...] | None] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -49,6 +56,13 @@ class Batch:
     @property
     def health_updates(self) -> list[HealthUpdate]:
         return [*(HealthUpdate(d, ts) for d, ts in self.seen.items()), *self.statuses]
+
+    def rerouted(self, registry: Registry) -> Batch:
+        """The same messages routed afresh (drops, dead letters and ledger digests included)."""
+        batch = Batch()
+        for inbound, outcome in self.entries:
+            batch.add(inbound, outcome, registry)
+        return batch
 
     def add(
         self, inbound: Inbound, outcome: DeviceMessage | DeadLetter, registry: Registry
@@ -110,6 +124,8 @@ def _route(batch: Batch, inbound: Inbound, message: DeviceMessage, registry: Reg
     first, last = min(stamps), max(stamps)
     span = registry.route_span(device_id, first, last, received_at)
     if span is not None:  # the common case: one deployment and one consent for the message
+        if span.placement.participant_id is not None:
+            _judged(batch, registry, span.placement.participant_id)
         _store(batch, message, span.placement, received_at)
         _note(batch, message, last, span.placement.trial_id)
         return False
@@ -126,11 +142,14 @@ def _route(batch: Batch, inbound: Inbound, message: DeviceMessage, registry: Reg
             continue
         accepted_ts = ts if accepted_ts is None else max(accepted_ts, ts)
         if isinstance(route, ConsentDrop):
+            _judged(batch, registry, route.participant_id)
             batch.consent_drops[(ts.date(), route.trial_id, route.reason)] += 1
             dropped = True
             trial_id = trial_id or route.trial_id
             continue
         trial_id = trial_id or route.placement.trial_id
+        if route.placement.participant_id is not None:
+            _judged(batch, registry, route.placement.participant_id)
         _store(batch, message, route.placement, received_at, index)
     for reason, count in refusals.items():
         detail = f"{count} of {len(stamps)} {message.channel}; first ts={first_refused[reason]}"
@@ -140,6 +159,14 @@ def _route(batch: Batch, inbound: Inbound, message: DeviceMessage, registry: Reg
     elif message.seqs:
         _note(batch, message, stamps[0], None, seen=False)
     return dropped or bool(refusals)
+
+
+def _judged(batch: Batch, registry: Registry, participant_id: int) -> None:
+    """Note the periods the participant's items were judged by, for the writer to confirm."""
+    periods = registry.consents.get(participant_id, ())
+    noted = batch.judged_by.setdefault(participant_id, periods)
+    if noted is not periods and noted != periods:
+        batch.judged_by[participant_id] = None  # two registry versions: re-judge at commit
 
 
 def _store(

@@ -4,13 +4,15 @@ The registry is small (hundreds of devices), so it is loaded whole and replaced 
 builds a new frozen `Registry` and swaps one reference. A listener thread LISTENs on the channel
 that migration 0005's triggers NOTIFY, so a consent withdrawal reaches the gate within
 milliseconds; after a lost connection it reloads, as it may have missed a notification.
+Its consent answer is a fast first judgement only: the writer confirms it against the committed
+consent in the transaction that stores the rows (ingest/writer.py).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
@@ -36,6 +38,7 @@ class Stored:
 @dataclass(frozen=True, slots=True)
 class ConsentDrop:
     trial_id: int
+    participant_id: int
     reason: str = NO_TELEMETRY_CONSENT
 
 
@@ -108,8 +111,12 @@ class Registry:
         if placement.participant_id is not None and not scope_active(
             self.consents.get(placement.participant_id, ()), Scope.TELEMETRY, ts
         ):
-            return ConsentDrop(placement.trial_id)
+            return ConsentDrop(placement.trial_id, placement.participant_id)
         return Stored(placement)
+
+    def with_consents(self, consents: Mapping[int, tuple[ConsentPeriod, ...]]) -> Registry:
+        """This registry with these participants' consent periods replaced."""
+        return replace(self, consents={**self.consents, **consents})
 
 
 def _utc(at: datetime) -> datetime:
@@ -133,16 +140,23 @@ def load_registry(conn: psycopg.Connection) -> Registry:
                 valid_until=_utc_or_none(placement.valid_until),
             )
         )
-    by_participant: dict[int, list[ConsentPeriod]] = {}
-    for participant_id, period in consents:
-        by_participant.setdefault(participant_id, []).append(
-            ConsentPeriod(period.scopes, _utc(period.valid_from), _utc_or_none(period.valid_until))
-        )
     return Registry(
         registered_at={device_id: _utc(at) for device_id, at in devices},
         placements={key: tuple(value) for key, value in by_device.items()},
-        consents={key: tuple(value) for key, value in by_participant.items()},
+        consents=consent_periods(consents),
     )
+
+
+def consent_periods(
+    rows: Iterable[tuple[int, ConsentPeriod]],
+) -> dict[int, tuple[ConsentPeriod, ...]]:
+    """Periods per participant, in UTC and in the order loaded (the writer compares tuples)."""
+    by_participant: dict[int, list[ConsentPeriod]] = {}
+    for participant_id, period in rows:
+        by_participant.setdefault(participant_id, []).append(
+            ConsentPeriod(period.scopes, _utc(period.valid_from), _utc_or_none(period.valid_until))
+        )
+    return {key: tuple(value) for key, value in by_participant.items()}
 
 
 class RegistryCache:

@@ -55,13 +55,45 @@ def load_registry_rows(
             "SELECT id AS deployment_id, device_id, trial_id, site_id, unit_id, participant_id,"
             " valid_from, valid_until FROM deployments"
         ).fetchall()
-    consents = [
+    return devices, placements, _consent_periods(conn, None)
+
+
+# The consent periods the gate judges by, in one order (the writer compares the cache's with the
+# committed ones). A period closed by a withdrawal with erase is left out: what arrives late from
+# it is dropped, so nothing of an erased participant is stored after the erase.
+CONSENT_PERIODS = (
+    "SELECT participant_id, scopes, valid_from, valid_until FROM consents"
+    " WHERE withdrawal_mode IS DISTINCT FROM 'erase'"
+    " AND (%(participants)s::int8[] IS NULL OR participant_id = ANY (%(participants)s))"
+    " ORDER BY participant_id, valid_from"
+)
+
+
+def _consent_periods(
+    conn: psycopg.Connection, participants: list[int] | None
+) -> list[tuple[int, ConsentPeriod]]:
+    return [
         (participant_id, ConsentPeriod(frozenset(scopes), valid_from, valid_until))
         for participant_id, scopes, valid_from, valid_until in conn.execute(
-            "SELECT participant_id, scopes, valid_from, valid_until FROM consents"
+            CONSENT_PERIODS, {"participants": participants}
         )
     ]
-    return devices, placements, consents
+
+
+def lock_consent_periods(
+    conn: psycopg.Connection, participants: list[int]
+) -> list[tuple[int, ConsentPeriod]]:
+    """The committed periods of these participants, whose consent cannot change until commit.
+
+    FOR SHARE of the participant rows waits for a consent change in flight (it locks the
+    participant FOR UPDATE) and holds off the next one until this transaction ends; the periods
+    are read by a second statement, whose snapshot is taken after the lock (READ COMMITTED).
+    """
+    conn.execute(
+        "SELECT 1 FROM participants WHERE id = ANY (%(participants)s) ORDER BY id FOR SHARE",
+        {"participants": participants},
+    )
+    return _consent_periods(conn, participants)
 
 
 # --------------------------------------------------------------------------------- writes

@@ -288,8 +288,8 @@ class IngestWorker:
         metrics.BATCH_MESSAGES.observe(len(batch))
         metrics.READINGS_STORED.labels("reading").inc(written.readings)
         metrics.READINGS_STORED.labels("event").inc(written.events)
-        metrics.READINGS_DEDUPLICATED.labels("reading").inc(len(batch.readings) - written.readings)
-        metrics.READINGS_DEDUPLICATED.labels("event").inc(len(batch.events) - written.events)
+        metrics.READINGS_DEDUPLICATED.labels("reading").inc(written.deduplicated_readings)
+        metrics.READINGS_DEDUPLICATED.labels("event").inc(written.deduplicated_events)
         metrics.READINGS_DROPPED_FOR_CONSENT.inc(written.consent_dropped)
         for dead in written.dead_letters:
             metrics.MESSAGES_DEAD_LETTERED.labels(dead.reason.value).inc()

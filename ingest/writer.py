@@ -4,6 +4,12 @@ A lost connection is retried with backoff until it works (or the worker is told 
 batch stays unacknowledged meanwhile, so the broker holds the rest (back-pressure). Any other
 database error is a message the database refuses (e.g. a NUL character inside `attrs`): the batch
 is then written one message at a time and the refused one becomes a dead letter.
+
+Consent is decided in the transaction that stores the rows: the batch's participants are locked
+(FOR SHARE; a withdrawal locks them FOR UPDATE) and their committed consent periods read; only
+if these differ from what the cache judged by is the batch routed again. So a withdrawal either
+commits first, and this batch obeys it, or waits for this batch and then sees its rows (deleting
+those stamped at or after its time, or all of them with erase).
 """
 
 from __future__ import annotations
@@ -25,8 +31,9 @@ from ingest import metrics, repository
 from ingest.batch import Batch
 from ingest.decode import excerpt
 from ingest.messages import DeadLetter, DeadLetterReason
-from ingest.registry import Registry
+from ingest.registry import Registry, consent_periods
 from ingest.sequences import record_sequences
+from trials.consent import ConsentPeriod
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +51,8 @@ class Written:
     gaps: int
     dead_letters: tuple[DeadLetter, ...] = ()  # recorded (a redelivery's only if new)
     consent_dropped: int = 0
+    deduplicated_readings: int = 0  # offered but already stored
+    deduplicated_events: int = 0
 
     def __add__(self, other: Written) -> Written:
         return Written(
@@ -52,6 +61,8 @@ class Written:
             self.gaps + other.gaps,
             self.dead_letters + other.dead_letters,
             self.consent_dropped + other.consent_dropped,
+            self.deduplicated_readings + other.deduplicated_readings,
+            self.deduplicated_events + other.deduplicated_events,
         )
 
 
@@ -102,12 +113,12 @@ class BatchWriter:
 
     def _write_isolating_poison(self, batch: Batch, registry: Registry) -> Written:
         try:
-            return self._commit(batch)
+            return self._commit(batch, registry)
         except TRANSIENT:
             raise
         except psycopg.Error as exc:
             if len(batch) == 1:
-                return self._commit(_as_storage_error(batch, registry, exc))
+                return self._commit(_as_storage_error(batch, registry, exc), registry)
             log.warning("batch refused by the database (%s); writing messages one by one", exc)
             self._rollback()
             totals = Written(0, 0, 0)
@@ -121,9 +132,10 @@ class BatchWriter:
         if self._conn is not None and not self._conn.closed:
             self._conn.rollback()
 
-    def _commit(self, batch: Batch) -> Written:
+    def _commit(self, batch: Batch, registry: Registry) -> Written:
         conn = self._connection()
         try:
+            batch = _as_committed_consent_decides(conn, batch, registry)
             readings = repository.insert_readings(conn, batch.readings)
             events = repository.insert_events(conn, batch.events)
             dead_letters, consent_drops = self._not_yet_counted(conn, batch)
@@ -142,7 +154,15 @@ class BatchWriter:
                 except psycopg.Error:
                     self.close()
             raise
-        return Written(readings, events, gaps, tuple(dead_letters), sum(consent_drops.values()))
+        return Written(
+            readings,
+            events,
+            gaps,
+            tuple(dead_letters),
+            sum(consent_drops.values()),
+            len(batch.readings) - readings,
+            len(batch.events) - events,
+        )
 
     def _not_yet_counted(
         self, conn: psycopg.Connection, batch: Batch
@@ -161,6 +181,26 @@ class BatchWriter:
                 dead_letters += held.dead_letters
                 consent_drops.update(held.consent_drops)
         return dead_letters, consent_drops
+
+
+def _as_committed_consent_decides(
+    conn: psycopg.Connection, batch: Batch, registry: Registry
+) -> Batch:
+    """The batch as the committed consent decides it; its participants stay locked until commit.
+
+    Re-routing may place a message with a participant not yet locked (the cache has moved on
+    since the batch was built): then that one is locked too and the check repeated. It ends, as
+    each round locks at least one more participant.
+    """
+    locked: dict[int, tuple[ConsentPeriod, ...]] = {}
+    while pending := sorted(batch.judged_by.keys() - locked.keys()):
+        committed = consent_periods(repository.lock_consent_periods(conn, pending))
+        locked.update({participant: committed.get(participant, ()) for participant in pending})
+        if all(periods == locked[p] for p, periods in batch.judged_by.items()):
+            return batch
+        registry = registry.with_consents(locked)
+        batch = batch.rerouted(registry)
+    return batch
 
 
 class _PastDeadline(stop_base):

@@ -442,13 +442,18 @@ def consent_active_at(
 PARTICIPANT_DATA_TABLES: tuple[str, ...] = ("telemetry_readings", "telemetry_events")
 
 
-def erase_participant_data(conn: psycopg.Connection, participant_id: int) -> dict[str, int]:
-    """Delete the participant's rows from every table that holds them; rows deleted per table."""
+def erase_participant_data(
+    conn: psycopg.Connection, participant_id: int, since: datetime | None = None
+) -> dict[str, int]:
+    """Delete the participant's rows (those at or after `since`, if given); rows per table."""
     erased: dict[str, int] = {}
     for table in PARTICIPANT_DATA_TABLES:
         cursor = conn.execute(
-            sql.SQL("DELETE FROM {} WHERE participant_id = %(p)s").format(sql.Identifier(table)),
-            {"p": participant_id},
+            sql.SQL(
+                "DELETE FROM {} WHERE participant_id = %(p)s"
+                " AND (%(since)s::timestamptz IS NULL OR ts >= %(since)s)"
+            ).format(sql.Identifier(table)),
+            {"p": participant_id, "since": since},
         )
         erased[table] = cursor.rowcount
     return erased

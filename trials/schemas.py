@@ -409,7 +409,9 @@ class WithdrawalRequest(BaseModel):
 
 class WithdrawalResult(BaseModel):
     consent: Consent
-    erased_rows: dict[str, int] = Field(description="rows deleted per table (empty for 'keep')")
+    erased_rows: dict[str, int] = Field(
+        description="rows deleted per table: for 'erase' all, for 'keep' those at or after `at`"
+    )
 
 
 class ConsentAnswer(BaseModel):

@@ -282,7 +282,8 @@ def list_participants(
 
 # ------------------------------------------------------------------------------ consent
 def _consent_versions_locked(conn: psycopg.Connection, participant_id: int) -> list[Consent]:
-    # Locking the participant makes version numbering and closing the active version atomic.
+    # Locking the participant makes version numbering and closing the active version atomic,
+    # and serialises the change with ingest commits, which hold it FOR SHARE (ingest/writer.py).
     if repository.get_participant(conn, participant_id, for_update=True) is None:
         raise NotFound(f"participant {participant_id} does not exist")
     return repository.consent_versions(conn, participant_id)
@@ -339,7 +340,9 @@ def consent_history(conn: psycopg.Connection, participant_id: int) -> list[Conse
 def withdraw_consent(
     conn: psycopg.Connection, actor: Principal, participant_id: int, request: WithdrawalRequest
 ) -> WithdrawalResult:
-    """Close the active version at `at`; with `erase`, delete what was collected, in this transaction."""
+    """Close the active version at `at`, in this transaction delete what is stored stamped at or
+    after `at` (an ingest commit may have stored it before the withdrawal was made), and with
+    `erase` everything collected."""
     versions = _consent_versions_locked(conn, participant_id)
     active = next((v for v in versions if v.valid_until is None), None)
     if active is None:
@@ -361,9 +364,19 @@ def withdraw_consent(
         before=_dumped(active),
         after=_dumped(withdrawn),
     )
-    erased: dict[str, int] = {}
     if request.mode == WithdrawalMode.ERASE:
         erased = erase_participant_data(conn, actor, participant_id)
+    else:
+        erased = repository.erase_participant_data(conn, participant_id, since=request.at)
+        if any(erased.values()):
+            record(
+                conn,
+                actor,
+                "participant.erase",
+                "participant",
+                participant_id,
+                after={"erased_rows": erased, "since": request.at.isoformat()},
+            )
     return WithdrawalResult(consent=withdrawn, erased_rows=erased)
 
 

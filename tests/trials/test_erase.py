@@ -69,17 +69,24 @@ def test_withdrawal_with_erase_deletes_exactly_that_participants_rows(
     assert erase["after"]["erased_rows"]["telemetry_readings"] == 3
 
 
-def test_withdrawal_with_keep_deletes_nothing(lab: Lab, conn: psycopg.Connection) -> None:
+def test_withdrawal_with_keep_deletes_only_what_was_stored_from_its_time_on(
+    lab: Lab, conn: psycopg.Connection
+) -> None:
     trial = lab.trial()
     pid = lab.participant(trial["id"])["id"]
     lab.consent(pid)
-    _telemetry(conn, trial["id"], lab.site_id, pid, "bed-1", 2)
+    _telemetry(conn, trial["id"], lab.site_id, pid, "bed-1", 3)  # 00:00, 00:01, 00:02
     result = lab.post(
         f"/participants/{pid}/consent-withdrawal",
-        {"at": "2026-03-01T00:00:00+00:00", "mode": "keep"},
+        {"at": "2026-01-10T00:01:00+00:00", "mode": "keep"},
     )
-    assert result["erased_rows"] == {}
-    assert _count(conn, "telemetry_readings", pid) == 2
+    # Stored before the withdrawal was recorded, but stamped after it: without consent.
+    assert result["erased_rows"] == {"telemetry_readings": 2, "telemetry_events": 2}
+    assert _count(conn, "telemetry_readings", pid) == 1
+    assert _count(conn, "telemetry_events", pid) == 1
+    audit = lab.get("/audit", entity="participant", entity_id=str(pid)).json()["items"]
+    erase = next(entry for entry in audit if entry["action"] == "participant.erase")
+    assert erase["after"]["erased_rows"]["telemetry_readings"] == 2
 
 
 def test_erase_leaves_no_trace_in_usage_answers_before_any_refresh(
