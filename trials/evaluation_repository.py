@@ -157,20 +157,23 @@ def refresh_rollups(conn: psycopg.Connection) -> int:
         hours = _affected_hours(conn, raw, since)
         redone += len(hours)
         trial_hours += hours
-        _recompute(conn, raw, f"{stem}_hourly", extra, count, "hour", hours)
-        days = conn.execute(
-            "SELECT DISTINCT t, date_trunc('day', b, %(tz)s)"
-            " FROM unnest(%(trials)s::bigint[], %(buckets)s::timestamptz[]) AS a(t, b)",
-            {
-                "trials": [h[0] for h in hours],
-                "buckets": [h[1] for h in hours],
-                "tz": ROLLUP_TIMEZONE,
-            },
-        ).fetchall()
-        _recompute(conn, f"{stem}_hourly", f"{stem}_daily", extra, count, "day", days)
+        _recompute_hours_and_days(conn, stem, raw, extra, count, hours)
     trial_rollup.recompute(conn, [*trial_hours, *trial_rollup.take_queued_pairs(conn)])
     _set_watermark(conn, None)
     return redone
+
+
+def _recompute_hours_and_days(
+    conn: psycopg.Connection, stem: str, raw: str, extra: str | None, count: str, hours: list[Any]
+) -> None:
+    """Plain PostgreSQL: redo the (trial, hour) pairs from raw, then the local days holding them."""
+    _recompute(conn, raw, f"{stem}_hourly", extra, count, "hour", hours)
+    days = conn.execute(
+        "SELECT DISTINCT t, date_trunc('day', b, %(tz)s)"
+        " FROM unnest(%(trials)s::bigint[], %(buckets)s::timestamptz[]) AS a(t, b)",
+        {"trials": [h[0] for h in hours], "buckets": [h[1] for h in hours], "tz": ROLLUP_TIMEZONE},
+    ).fetchall()
+    _recompute(conn, f"{stem}_hourly", f"{stem}_daily", extra, count, "day", days)
 
 
 def _watermark(conn: psycopg.Connection) -> datetime | None:
@@ -209,7 +212,9 @@ def _refresh_continuous_aggregates(conn: psycopg.Connection) -> int:
                 _refresh_window(conn, f"{stem}_hourly", start, end)
             for start, end in _windows(conn, [h[1] for h in hours], "day"):
                 _refresh_window(conn, f"{stem}_daily", start, end)
-        _refresh_requested_windows(conn)  # queued by an erase before 0012; none are queued now
+        _refresh_requested_windows(
+            conn
+        )  # the first bucket of a withdrawal (purge_participant_rollups)
         with conn.transaction():
             trial_rollup.recompute(conn, [*trial_hours, *trial_rollup.take_queued_pairs(conn)])
             _set_watermark(conn, started[0])
@@ -258,37 +263,72 @@ def _refresh_requested_windows(conn: psycopg.Connection) -> None:
         )
 
 
-def _rollup_storage(conn: psycopg.Connection) -> list[sql.Composable]:
-    """Where the rollups' rows are stored: the rollup tables of plain PostgreSQL, or the
-    materialisation hypertables behind TimescaleDB's continuous aggregates."""
+def _rollup_storage(conn: psycopg.Connection) -> list[tuple[Granularity, sql.Composable]]:
+    """Where the rollups' rows are stored, with their grain: the rollup tables of plain
+    PostgreSQL, or the materialisation hypertables behind TimescaleDB's continuous aggregates."""
+    grain_of: dict[str, Granularity] = {
+        f"{stem}_{GRAIN[width]}": width for stem, *_ in ROLLUPS for width in ("hour", "day")
+    }
     if not timescale_enabled(conn):
-        return [sql.Identifier(name) for name in _rollup_names()]
+        return [(grain, sql.Identifier(name)) for name, grain in grain_of.items()]
     rows = conn.execute(
-        "SELECT materialization_hypertable_schema, materialization_hypertable_name"
+        "SELECT view_name, materialization_hypertable_schema, materialization_hypertable_name"
         " FROM timescaledb_information.continuous_aggregates"
         " WHERE view_schema = current_schema() AND view_name = ANY(%s) ORDER BY view_name",
-        (_rollup_names(),),
+        (list(grain_of),),
     ).fetchall()
-    return [sql.Identifier(schema, name) for schema, name in rows]
+    return [(grain_of[view], sql.Identifier(schema, name)) for view, schema, name in rows]
 
 
-def purge_participant_rollups(conn: psycopg.Connection, participant_id: int) -> None:
-    """Remove a participant from the rollups, in the caller's (erase) transaction.
+def purge_participant_rollups(
+    conn: psycopg.Connection, participant_id: int, since: datetime | None = None
+) -> None:
+    """Remove a participant from the rollups, in the caller's (erase or withdrawal) transaction.
 
-    The grain includes participant_id, so deleting their rows changes nobody else's counts. On
-    TimescaleDB the rows are deleted from the continuous aggregates' materialisation
-    hypertables (the aggregates cannot be edited, and refresh_continuous_aggregate cannot run in
-    a transaction); the part not yet materialised is computed from the raw rows, which the same
-    transaction erased, and the raw deletions mark those hours for the next refresh, which
-    recomputes them from what is left.
+    Without `since` (an erase) all their rows go; with it (a withdrawal that keeps what came
+    before) the buckets from `since` on. The grain includes participant_id, so nobody else's
+    counts change. Plain PostgreSQL recomputes those hours and days from the raw rows the caller
+    has already deleted. On TimescaleDB the rows are deleted from the continuous aggregates'
+    materialisation hypertables (the aggregates cannot be edited, and refresh_continuous_aggregate
+    cannot run in a transaction); the part not yet materialised is computed from the deleted raw
+    rows' remainder. The bucket holding `since` also held the participant's earlier readings:
+    until the worker's next refresh (queued here) it undercounts them rather than show a reading
+    taken after the withdrawal.
     """
     conn.execute("SELECT pg_advisory_xact_lock(%s)", (ROLLUP_LOCK,))
-    touched = trial_rollup.participant_pairs(conn, participant_id)
-    for table in _rollup_storage(conn):
-        conn.execute(
-            sql.SQL("DELETE FROM {} WHERE participant_id = %s").format(table), (participant_id,)
-        )
-    trial_rollup.recompute(conn, touched)  # no count derived from their data survives the erase
+    touched = trial_rollup.participant_pairs(conn, participant_id, since)
+    if since is not None and not timescale_enabled(conn):
+        for stem, raw, extra, count in ROLLUPS:
+            _recompute_hours_and_days(conn, stem, raw, extra, count, touched)
+    else:
+        for grain, table in _rollup_storage(conn):
+            conn.execute(
+                sql.SQL(
+                    "DELETE FROM {} WHERE participant_id = %(p)s AND (%(since)s::timestamptz IS NULL"
+                    " OR bucket >= date_trunc(%(grain)s, %(since)s::timestamptz, %(tz)s))"
+                ).format(table),
+                {"p": participant_id, "since": since, "grain": grain, "tz": ROLLUP_TIMEZONE},
+            )
+        if since is not None:
+            # The first bucket's earlier readings were deleted with it: a no-op update marks
+            # them changed for TimescaleDB, and the request has the worker's refresh redo them.
+            for _, raw, *_ in ROLLUPS:
+                conn.execute(
+                    sql.SQL(
+                        "UPDATE {} SET participant_id = participant_id WHERE participant_id = %(p)s"
+                        " AND ts >= date_trunc('day', %(since)s::timestamptz, %(tz)s)"
+                        " AND ts < %(since)s"
+                    ).format(sql.Identifier(raw)),
+                    {"p": participant_id, "since": since, "tz": ROLLUP_TIMEZONE},
+                )
+            conn.execute(
+                "INSERT INTO rollup_refresh_requests (window_start, window_end, reason)"
+                " SELECT day, ((day AT TIME ZONE %(tz)s) + interval '1 day') AT TIME ZONE %(tz)s,"
+                "   'withdrawal: the participant''s readings before it, in its first bucket'"
+                " FROM (SELECT date_trunc('day', %(since)s::timestamptz, %(tz)s) AS day) AS d",
+                {"since": since, "tz": ROLLUP_TIMEZONE},
+            )
+    trial_rollup.recompute(conn, touched)  # no count derived from the deleted rows survives
 
 
 def apply_retention(conn: psycopg.Connection, retention_days: int) -> int:

@@ -369,6 +369,7 @@ def withdraw_consent(
     else:
         erased = repository.erase_participant_data(conn, participant_id, since=request.at)
         if any(erased.values()):
+            evaluation_repository.purge_participant_rollups(conn, participant_id, since=request.at)
             record(
                 conn,
                 actor,

@@ -63,12 +63,17 @@ def _recompute_slice(conn: psycopg.Connection, pairs: Sequence[Pair]) -> None:
     )
 
 
-def participant_pairs(conn: psycopg.Connection, participant_id: int) -> list[Pair]:
-    """The (trial, hour) pairs a participant has data in (read before their rows are erased)."""
+def participant_pairs(
+    conn: psycopg.Connection, participant_id: int, since: datetime | None = None
+) -> list[Pair]:
+    """The (trial, hour) pairs a participant has data in, from `since`'s hour on if given (read
+    from the rollups, which still hold them when their raw rows are already erased)."""
     rows = conn.execute(
         "SELECT trial_id, bucket FROM usage_readings_hourly WHERE participant_id = %(p)s"
-        " UNION SELECT trial_id, bucket FROM usage_events_hourly WHERE participant_id = %(p)s",
-        {"p": participant_id},
+        "   AND (%(since)s::timestamptz IS NULL OR bucket >= date_trunc('hour', %(since)s))"
+        " UNION SELECT trial_id, bucket FROM usage_events_hourly WHERE participant_id = %(p)s"
+        "   AND (%(since)s::timestamptz IS NULL OR bucket >= date_trunc('hour', %(since)s))",
+        {"p": participant_id, "since": since},
     ).fetchall()
     return [(int(t), b) for t, b in rows]
 
