@@ -28,3 +28,17 @@ bench: $(BIN)/.installed
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+
+# htmx is vendored from the npm registry (care-home networks are closed: no CDN at run time).
+# The file is committed; `make vendor` fetches it again, e.g. after changing HTMX_VERSION.
+HTMX_VERSION = 2.0.11
+.PHONY: vendor screenshots
+vendor:
+	tmp=$$(mktemp -d) && cd $$tmp && npm pack -q htmx.org@$(HTMX_VERSION) >/dev/null \
+	  && tar -xzf htmx.org-$(HTMX_VERSION).tgz package/dist/htmx.min.js package/LICENSE \
+	  && cp package/dist/htmx.min.js $(CURDIR)/web/static/vendor/htmx.min.js \
+	  && cp package/LICENSE $(CURDIR)/web/static/vendor/htmx.LICENSE && rm -rf $$tmp
+
+# Screenshots of the main pages for the README (a browser test writes them).
+screenshots: $(BIN)/.installed
+	LDL_SCREENSHOTS=1 $(BIN)/python -m pytest tests/web/test_screenshots.py -q

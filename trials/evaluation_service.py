@@ -206,6 +206,17 @@ def evidence_for(conn: psycopg.Connection, principal: Principal, trial_id: int) 
 
 
 # ---------------------------------------------------------------------------- portfolio
+def trial_flow(conn: psycopg.Connection, principal: Principal, trial_id: int) -> repo.FlowRow:
+    """Is data flowing now: devices deployed and online, raw readings in the last hour.
+
+    Raw counts include participants without `company_dashboards` consent, so companies get the
+    consent-filtered usage instead."""
+    if principal.role == Role.COMPANY:
+        raise NotFound(f"trial {trial_id} does not exist")
+    trials_service.get_trial_for(conn, principal, trial_id)
+    return repo.flow(conn, trial_id)[trial_id]
+
+
 class PortfolioItem(BaseModel):
     trial_id: int
     title: str
