@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -12,6 +16,7 @@ import pytest
 from access.accounts import create_user
 from access.schemas import Role, UserCreate
 from infra.db import connection
+from infra.settings import Settings
 
 PASSWORD = "correct horse battery"
 
@@ -75,3 +80,61 @@ def web_client(api_url: str) -> Iterator[Callable[[], httpx.Client]]:
     yield new
     for client in clients:
         client.close()
+
+
+# --------------------------------------------------------------------------- the browser
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    """One headless Chromium per test session (starting one costs about a second)."""
+    from tests.web.browser import chromium_paths, fresh_profile, start_chromium
+
+    if chromium_paths() is None:
+        pytest.skip("chromium and chromium-driver are not installed (apt-get install them)")
+    profile = fresh_profile()
+    driver = start_chromium(profile)
+    yield driver
+    driver.quit()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture
+def browser(chromium: Any, api_url: str) -> Iterator[Any]:
+    from tests.web.browser import Browser
+
+    chromium.delete_all_cookies()
+    yield Browser(chromium, api_url)
+    chromium.delete_all_cookies()
+
+
+@pytest.fixture
+def settings(db_url: str, mqtt_url: str, tmp_path: Path, topic_prefix: str) -> Settings:
+    """The app's settings with this test's own topic prefix (the broker is shared)."""
+    return Settings(
+        environment="test",
+        database_url=db_url,
+        mqtt_url=mqtt_url,
+        mqtt_topic_prefix=topic_prefix,
+        data_dir=tmp_path,
+    )
+
+
+@pytest.fixture
+def ingest_worker(db_url: str, mqtt_url: str, topic_prefix: str, tmp_path: Path) -> Iterator[Any]:
+    """The real ingest worker on this test's topics, as a process."""
+    from tests.ingest.conftest import WorkerProcess
+
+    env = {
+        **os.environ,
+        "LDL_ENVIRONMENT": "test",
+        "LDL_DATABASE_URL": db_url,
+        "LDL_MQTT_URL": mqtt_url,
+        "LDL_MQTT_TOPIC_PREFIX": topic_prefix,
+        "LDL_INGEST_CLIENT_ID": f"ingest-{topic_prefix.split('/')[0]}",
+        "LDL_INGEST_SHARE_GROUP": "",
+        "LDL_INGEST_METRICS_PORT": "0",
+    }
+    worker = WorkerProcess(env, tmp_path / "worker.log").start()
+    worker.wait_connected()
+    yield worker
+    worker.ensure_stopped()
+    print(worker.log()[-3000:])
