@@ -113,7 +113,7 @@ def withdraw(
     participant_id: int,
 ) -> Response:  # fmt: skip
     """Keep: withdraw at once. Erase: first a page that says what goes, then the erase itself."""
-    values = fields(form, instants=("at",))
+    values = fields(form, instants=("at",), skip=("csrf_token", "confirmed"))
     withdrawal, errors = validate(WithdrawalRequest, values)
     if withdrawal is None:
         errors = FormErrors({f"withdraw_{k}": v for k, v in errors.items()})

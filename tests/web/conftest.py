@@ -19,6 +19,7 @@ from infra.db import connection
 from infra.settings import Settings
 
 PASSWORD = "correct horse battery"
+GRAFANA_URL = "http://grafana.lab.example:3000"
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,7 @@ def settings(db_url: str, mqtt_url: str, tmp_path: Path, topic_prefix: str) -> S
         mqtt_url=mqtt_url,
         mqtt_topic_prefix=topic_prefix,
         data_dir=tmp_path,
+        grafana_url=GRAFANA_URL,
     )
 
 
@@ -138,3 +140,20 @@ def ingest_worker(db_url: str, mqtt_url: str, topic_prefix: str, tmp_path: Path)
     yield worker
     worker.ensure_stopped()
     print(worker.log()[-3000:])
+
+
+@pytest.fixture
+def seeded(db_url: str) -> Any:
+    """A trial of company A with readings, events, observations and a consenting participant,
+    and company B's trial at the same care home (tests/evaluation/seed.py); rollups refreshed."""
+    from tests.evaluation.seed import T0, constructed_trial, refresh
+
+    with connection(db_url) as conn:
+        lab = constructed_trial(conn)
+        conn.execute(
+            "INSERT INTO deployments (device_id, trial_id, site_id, participant_id, valid_from)"
+            " VALUES (%s, %s, %s, %s, %s)",
+            (lab.bed_device, lab.trial_id, lab.site_id, lab.participant, T0),
+        )
+        refresh(conn)
+    return lab
