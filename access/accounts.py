@@ -19,7 +19,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from access import repository
 from access.schemas import OPERATOR, Principal, UserAccount, UserCreate, WebSession
 from access.service import record
-from infra.errors import LdlError, Unauthorized
+from infra.errors import LdlError, NotFound, Unauthorized
 
 SESSION_LIFETIME: Final = timedelta(hours=8)  # idle time after which a person signs in again
 THROTTLE_WINDOW: Final = timedelta(minutes=15)
@@ -53,6 +53,18 @@ def create_user(
     )
     record(conn, actor, "user.create", "user", user.id, after=user.model_dump(mode="json"))
     return user
+
+
+def set_password(conn: psycopg.Connection, email: str, password: str) -> UserAccount:
+    """A new password for an existing account; its open sessions end."""
+    UserCreate.model_validate({"email": email, "role": "evaluator", "password": password})
+    stored = repository.user_by_email(conn, email.strip().lower())
+    if stored is None:
+        raise NotFound(f"no account for {email}")
+    repository.set_password_hash(conn, stored.id, _hasher.hash(password))
+    repository.delete_sessions_of(conn, stored.id)
+    record(conn, OPERATOR, "user.set_password", "user", stored.id)
+    return UserAccount(**stored.model_dump(exclude={"password_hash"}))
 
 
 def check_throttle(conn: psycopg.Connection, email: str, client: str) -> None:

@@ -210,6 +210,10 @@ def delete_session(conn: psycopg.Connection, token_hash: str) -> None:
     conn.execute("DELETE FROM web_sessions WHERE token_hash = %s", (token_hash,))
 
 
+def delete_sessions_of(conn: psycopg.Connection, user_id: int) -> None:
+    conn.execute("DELETE FROM web_sessions WHERE user_id = %s", (user_id,))
+
+
 def delete_expired_sessions(conn: psycopg.Connection) -> None:
     conn.execute("DELETE FROM web_sessions WHERE expires_at <= now()")
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 import io
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from matplotlib import rc_context
 from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, date2num
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from trials.evaluation import TimeSaved
 from trials.evaluation_service import UsageBucket
@@ -32,11 +34,22 @@ def _svg(figure: Figure) -> str:
     )
 
 
-def _dates(axes: object) -> None:
-    axes.xaxis_date()  # type: ignore[attr-defined]
-    locator = AutoDateLocator()
-    axes.xaxis.set_major_locator(locator)  # type: ignore[attr-defined]
-    axes.xaxis.set_major_formatter(ConciseDateFormatter(locator))  # type: ignore[attr-defined]
+# Numeric dates (6.3, 2025) read the same in Danish and English; month names would not.
+DATE_FORMATS = ["%Y", "%-d.%-m", "%-d.%-m", "%H:%M", "%H:%M", "%S"]
+OFFSET_FORMATS = ["", "%Y", "%Y", "%-d.%-m.%Y", "%-d.%-m.%Y", "%-d.%-m.%Y %H:%M"]
+
+
+def _axes_in(axes: Any, ui: Ui, *, dates: bool, digits: int = 0) -> None:
+    """Dates along x, numbers on y in the reader's format (1.234,5 in Danish)."""
+    if dates:
+        axes.xaxis_date()
+        locator = AutoDateLocator()
+        axes.xaxis.set_major_locator(locator)
+        axes.xaxis.set_major_formatter(
+            ConciseDateFormatter(locator, formats=DATE_FORMATS, offset_formats=OFFSET_FORMATS)
+        )
+    axes.yaxis.set_major_locator(MaxNLocator(integer=digits == 0))
+    axes.yaxis.set_major_formatter(FuncFormatter(lambda value, _pos: ui.number(value, digits)))
 
 
 def usage_svg(daily: list[UsageBucket], ui: Ui) -> str:
@@ -50,7 +63,8 @@ def usage_svg(daily: list[UsageBucket], ui: Ui) -> str:
                   label=ui.gettext("events"))  # fmt: skip
         twin.set_ylabel(ui.gettext("events per day"))
         twin.set_ylim(bottom=0)
-        _dates(axes)
+        _axes_in(twin, ui, dates=False)
+        _axes_in(axes, ui, dates=True)
     else:
         axes.text(0.5, 0.5, ui.gettext("no telemetry yet"), ha="center", va="center",
                   transform=axes.transAxes)  # fmt: skip
@@ -88,7 +102,7 @@ def time_saved_svg(saved: TimeSaved, ui: Ui) -> str:
                           alpha=0.35, label=ui.gettext("95 % interval"))  # fmt: skip
         axes.plot(days, [r[1] for r in rows], color=DARK_TEAL, label=ui.gettext("hours saved"))
         axes.legend(loc="upper left", fontsize=8, frameon=False)
-        _dates(axes)
+        _axes_in(axes, ui, dates=True, digits=1)
     else:
         axes.text(0.5, 0.5, ui.gettext("no estimate yet"), ha="center", va="center",
                   transform=axes.transAxes)  # fmt: skip

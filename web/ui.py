@@ -86,7 +86,7 @@ class Ui:
         if value is None:
             return "—"
         if isinstance(value, datetime):
-            return self.fmt.datetime(value, format="short" if format == "short" else "medium")
+            return self.fmt.datetime(value, format="short")  # to the minute: seconds are noise
         return self.fmt.date(value, format=format)
 
     def day(self, value: datetime | date | None) -> str:

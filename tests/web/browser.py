@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import time
@@ -44,7 +45,9 @@ def start_chromium(user_data_dir: str) -> WebDriver:
         options.add_argument(flag)
     options.add_argument(f"--user-data-dir={user_data_dir}")
     options.add_experimental_option("prefs", {"intl.accept_languages": "da-DK,da"})
-    return webdriver.Chrome(options=options, service=Service(paths[1]))
+    # Chromium on Linux takes its UI language (date fields' format) from LANGUAGE, not --lang.
+    env = {**os.environ, "LANGUAGE": "da", "LANG": "da_DK.UTF-8"}
+    return webdriver.Chrome(options=options, service=Service(paths[1], env=env))
 
 
 def fresh_profile() -> str:
