@@ -12,7 +12,15 @@ from starlette.datastructures import State
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from infra.errors import LdlError
-from web import auth_routes, device_routes, participant_routes, registry_routes, trial_routes
+from web import (
+    admin_routes,
+    auth_routes,
+    device_routes,
+    evidence_routes,
+    participant_routes,
+    registry_routes,
+    trial_routes,
+)
 from web.deps import SignInRequired
 from web.ui import HERE, render, ui_for
 
@@ -50,6 +58,14 @@ def create_web_app(state: State) -> FastAPI:
         return _error_page(request, exc.status_code, str(exc.detail))
 
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for module in (auth_routes, registry_routes, trial_routes, participant_routes, device_routes):
+    for module in (
+        auth_routes,
+        registry_routes,
+        trial_routes,
+        evidence_routes,
+        participant_routes,
+        device_routes,
+        admin_routes,
+    ):
         app.include_router(module.router)
     return app

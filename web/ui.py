@@ -35,9 +35,11 @@ def _dateonly(values: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _local_input(value: datetime | None) -> str:
-    """A value for <input type=datetime-local>, in Copenhagen time."""
-    return "" if value is None else value.astimezone(TIMEZONE).strftime("%Y-%m-%dT%H:%M")
+def _local_input(value: datetime | str | None) -> str:
+    """A value for <input type=datetime-local>, in Copenhagen time (text typed stays as it was)."""
+    if not isinstance(value, datetime):
+        return value or ""
+    return value.astimezone(TIMEZONE).strftime("%Y-%m-%dT%H:%M")
 
 
 SCOPE_LABELS = {

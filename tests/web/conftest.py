@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 
 from access.accounts import create_user
@@ -155,5 +156,7 @@ def seeded(db_url: str) -> Any:
             " VALUES (%s, %s, %s, %s, %s)",
             (lab.bed_device, lab.trial_id, lab.site_id, lab.participant, T0),
         )
+    # TimescaleDB refreshes its aggregates outside a transaction block: a connection of its own.
+    with psycopg.connect(db_url, autocommit=True) as conn:
         refresh(conn)
     return lab

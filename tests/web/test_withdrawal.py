@@ -41,7 +41,7 @@ def test_a_withdrawal_with_erase_from_the_ui_leaves_no_trace(
     assert b.find("[data-testid=erased-telemetry_readings]").text.endswith(": 8")
     assert b.find("[data-testid=erased-telemetry_events]").text.endswith(": 101")
 
-    with psycopg.connect(db_url) as conn:
+    with psycopg.connect(db_url, autocommit=True) as conn:
         refresh(conn)  # what the scheduler does next (TimescaleDB re-materialises its aggregates)
         audit = [
             row[0]

@@ -1,0 +1,99 @@
+"""Time-motion sessions, exports, API keys, the audit log and dead letters, through the web app."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import psycopg
+
+from access.schemas import Role
+from tests.web.conftest import Person, add_person, form_token, sign_in
+
+
+def _observations(db_url: str, trial_id: int) -> int:
+    with psycopg.connect(db_url) as conn:
+        return conn.execute(
+            "SELECT count(*) FROM observations WHERE trial_id = %s", (trial_id,)
+        ).fetchone()[0]
+
+
+def test_an_observation_session_is_one_form_and_stored_whole_or_not_at_all(
+    web_client: Callable[[], httpx.Client], coordinator: Person, seeded: Any, db_url: str
+) -> None:
+    client = web_client()
+    sign_in(client, coordinator)
+    page = client.get(f"/app/trials/{seeded.trial_id}/time-motion")
+    assert page.status_code == 200 and "Night check" in page.text
+    before = _observations(db_url, seeded.trial_id)
+    activity = page.text.split('<option value="', 1)[1].split('"', 1)[0]
+    session = {
+        "csrf_token": form_token(page.text),
+        "activity_id": activity,
+        "phase": "baseline",
+        "staff_role": "SOSU-assistent",
+        "observed_at": "2025-02-10T02:15",
+    }
+    bad = client.post(
+        f"/app/trials/{seeded.trial_id}/observations",
+        data={**session, "duration_minutes": ["6.5", "-3", "7"]},
+    )
+    assert bad.status_code == 422
+    assert 'id="duration_minutes-1-error"' in bad.text and 'value="-3"' in bad.text
+    assert _observations(db_url, seeded.trial_id) == before
+    good = client.post(
+        f"/app/trials/{seeded.trial_id}/observations",
+        data={**session, "duration_minutes": ["6.5", "8", "7", "", ""]},
+    )
+    assert good.status_code == 303
+    assert _observations(db_url, seeded.trial_id) == before + 3
+
+
+def test_an_evaluator_exports_pseudonymised_csv_and_the_export_is_audited(
+    web_client: Callable[[], httpx.Client], seeded: Any, db_url: str
+) -> None:
+    evaluator = add_person(db_url, Person("forsker@sdu.dk", Role.EVALUATOR))
+    client = web_client()
+    sign_in(client, evaluator)
+    page = client.get(f"/app/trials/{seeded.trial_id}")
+    assert "P-001" not in page.text and "readings.csv" in page.text
+    assert client.get(f"/app/participants/{seeded.participant}").status_code == 403
+    exported = client.get(f"/app/trials/{seeded.trial_id}/exports/readings.csv")
+    assert exported.status_code == 200 and exported.text.count("\n") == 9  # header + 8 rows
+    assert "P-001" not in exported.text
+    with psycopg.connect(db_url) as conn:
+        actors = conn.execute("SELECT actor FROM audit_log WHERE action LIKE 'export%'").fetchall()
+    assert actors == [(f"user:{_user_id(db_url, evaluator.email)}:{evaluator.email}",)]
+
+
+def _user_id(db_url: str, email: str) -> int:
+    with psycopg.connect(db_url) as conn:
+        return conn.execute("SELECT id FROM user_accounts WHERE email = %s", (email,)).fetchone()[0]
+
+
+def test_api_keys_are_shown_once_work_and_revoke_and_the_audit_log_filters(
+    web_client: Callable[[], httpx.Client], coordinator: Person, api_url: str
+) -> None:
+    client = web_client()
+    sign_in(client, coordinator)
+    page = client.get("/app/api-keys")
+    made = client.post(
+        "/app/api-keys",
+        data={"csrf_token": form_token(page.text), "name": "script", "role": "evaluator"},
+    )
+    key = made.text.split('data-testid="new-key">', 1)[1].split("<", 1)[0]
+    assert httpx.get(f"{api_url}/trials", headers={"Authorization": f"Bearer {key}"}).is_success
+    assert key not in client.get("/app/api-keys").text  # shown once
+    key_id = made.text.split("/app/api-keys/", 1)[1].split("/", 1)[0]
+    client.post(f"/app/api-keys/{key_id}/revoke", data={"csrf_token": form_token(page.text)})
+    assert (
+        httpx.get(f"{api_url}/trials", headers={"Authorization": f"Bearer {key}"}).status_code
+        == 401
+    )
+
+    audit = client.get("/app/audit", params={"action": "api_key.revoke"})
+    assert audit.status_code == 200 and "api_key.revoke" in audit.text
+    assert "api_key.create" not in audit.text
+    assert client.get("/app/audit", params={"since": "yesterday"}).status_code == 200
+    assert client.get("/app/dead-letters").status_code == 200
