@@ -206,6 +206,15 @@ def evidence_for(conn: psycopg.Connection, principal: Principal, trial_id: int) 
 
 
 # ---------------------------------------------------------------------------- portfolio
+def completeness_for(
+    conn: psycopg.Connection, principal: Principal, trial_id: int
+) -> repo.Completeness:
+    """Readings and events stored (from the rollups), refused and dropped: without the rest of
+    the evidence, for a page that polls it."""
+    authorised_trial(conn, principal, trial_id)
+    return repo.completeness(conn, trial_id)
+
+
 def trial_flow(conn: psycopg.Connection, principal: Principal, trial_id: int) -> repo.FlowRow:
     """Is data flowing now: devices deployed and online, raw readings in the last hour.
 

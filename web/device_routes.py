@@ -136,7 +136,7 @@ def deploy(
     request: Request, ui: SignedIn, who: CoordinatorOnly, conn: Conn, form: CheckedForm,
     device_id: str,
 ) -> Response:  # fmt: skip
-    values = fields(form, instants=("valid_from", "valid_until"))
+    values = fields(form, instants=("valid_from", "valid_until"), skip=("csrf_token", "action"))
     # One select names the place: "site:3", "unit:3:7" or "participant:12".
     place = str(values.pop("place", ""))
     kind, _, rest = place.partition(":")
@@ -148,7 +148,11 @@ def deploy(
         values["site_id"] = rest
     deployment, errors = validate(DeploymentCreate, values)
     if deployment is not None:
-        done, errors = attempt(conn, lambda: devices.deploy(conn, who, device_id, deployment))
+        if form.get("action") == "move":  # the open deployment ends where this one starts
+            moved, errors = attempt(conn, lambda: devices.move(conn, who, device_id, deployment))
+            done = moved.started if moved else None
+        else:
+            done, errors = attempt(conn, lambda: devices.deploy(conn, who, device_id, deployment))
         if done is not None:
             return RedirectResponse(f"/app/trials/{done.trial_id}#devices", status_code=303)
     values["place"] = place

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -133,6 +134,8 @@ def _trial_page(
         "category_options": _category_options(ui),
         "health": health,
         "completeness": ingest.data_completeness(conn, who, trial_id),
+        "stored": evidence.completeness,
+        "now": evidence.facts.now,
         "flow": evaluation_service.trial_flow(conn, who, trial_id) if staff else None,
         "usage_chart": charts.usage_svg(evidence.daily_usage, ui),
         "time_saved_chart": charts.time_saved_svg(evidence.time_saved, ui),
@@ -169,7 +172,8 @@ def data_panel(request: Request, ui: SignedIn, who: Who, conn: Conn, trial_id: i
         trial_id=trial_id,
         flow=evaluation_service.trial_flow(conn, who, trial_id) if staff else None,
         completeness=ingest.data_completeness(conn, who, trial_id),
-        evidence=evaluation_service.evidence_for(conn, who, trial_id),
+        stored=evaluation_service.completeness_for(conn, who, trial_id),
+        now=datetime.now(UTC),
         health=devices.trial_health(conn, who, trial_id, limit=500, offset=0)[0],
     )  # fmt: skip
 

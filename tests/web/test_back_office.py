@@ -97,3 +97,30 @@ def test_api_keys_are_shown_once_work_and_revoke_and_the_audit_log_filters(
     assert "api_key.create" not in audit.text
     assert client.get("/app/audit", params={"since": "yesterday"}).status_code == 200
     assert client.get("/app/dead-letters").status_code == 200
+
+
+def test_a_deployed_device_is_moved_and_its_history_kept(
+    web_client: Callable[[], httpx.Client], coordinator: Person, seeded: Any, db_url: str
+) -> None:
+    client = web_client()
+    sign_in(client, coordinator)
+    page = client.get(f"/app/devices/{seeded.bed_device}")
+    assert 'value="move"' in page.text
+    moved = client.post(
+        f"/app/devices/{seeded.bed_device}/deployments",
+        data={
+            "csrf_token": form_token(page.text),
+            "trial_id": str(seeded.trial_id),
+            "place": f"unit:{seeded.site_id}:{seeded.unit_ids[1]}",
+            "valid_from": "2025-03-05T12:00",
+            "action": "move",
+        },
+    )
+    assert moved.status_code == 303, moved.text
+    with psycopg.connect(db_url) as conn:
+        rows = conn.execute(
+            "SELECT participant_id, unit_id, upper(valid_during) IS NULL FROM deployments"
+            " WHERE device_id = %s ORDER BY lower(valid_during)",
+            (seeded.bed_device,),
+        ).fetchall()
+    assert rows == [(seeded.participant, None, False), (None, seeded.unit_ids[1], True)]

@@ -1,4 +1,5 @@
-"""Screenshots of the main pages, for the README (`make screenshots` writes docs/screenshots/).
+"""Screenshots of the main pages, for the README (`make screenshots` writes docs/screenshots/);
+each page is also checked for form fields without a label.
 
 In the ordinary test run they go to a temporary folder: the pages still render in a real browser.
 """
@@ -16,7 +17,17 @@ from tests.web.conftest import Person, add_person
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
+# Visible form fields that no <label> names (nor aria-label): a screen reader would read nothing.
+UNLABELLED = """
+return [...document.querySelectorAll('input, select, textarea')]
+  .filter(e => e.type !== 'hidden' && !(e.labels && e.labels.length) && !e.getAttribute('aria-label'))
+  .map(e => e.name || e.id);
+"""
+
+
 def _shoot(b: Browser, folder: Path, name: str) -> Path:
+    assert b.driver.execute_script(UNLABELLED) == [], name
+    assert b.driver.execute_script("return document.documentElement.lang") in ("da", "en")
     height = b.driver.execute_script("return document.documentElement.scrollHeight")
     b.driver.set_window_size(1280, min(int(height) + 20, 4000))
     path = folder / f"{name}.png"
