@@ -17,12 +17,15 @@ from trials import evaluation_service, report
 from trials import service as trials
 from trials.lifecycle import allowed_from
 from trials.schemas import (
+    NULLABLE_ON_UPDATE,
     CollaborationForm,
     CostCategory,
     CostCreate,
     Decision,
     TransitionRequest,
+    Trial,
     TrialCreate,
+    TrialUpdate,
 )
 from web import charts
 from web.deps import CheckedForm, CoordinatorOnly, SignedIn, Who
@@ -53,9 +56,10 @@ def _new_trial_page(
     status_code: int = 200,
     values: dict[str, Any] | None = None,
     errors: FormErrors | None = None,
+    editing: Trial | None = None,
 ) -> Response:
     return render(
-        request, ui, "trial_new.html", status_code=status_code,
+        request, ui, "trial_new.html", status_code=status_code, editing=editing,
         companies=trials.list_companies(conn, who, ALL).items, places=_places(conn),
         company_options=[(c.id, c.name) for c in trials.list_companies(conn, who, ALL).items],
         form_options=[(f.value, ui.pgettext("collaboration form", f.value)) for f in CollaborationForm],
@@ -102,6 +106,42 @@ def create_trial(
         if trial_id is not None:
             return RedirectResponse(f"/app/trials/{trial_id}", status_code=303)
     return _new_trial_page(request, ui, conn, who, status_code=422, values=values, errors=errors)
+
+
+@router.get("/trials/{trial_id}/plan")
+def edit_plan(
+    request: Request, ui: SignedIn, who: CoordinatorOnly, conn: Conn, trial_id: int
+) -> Response:
+    trial = trials.get_trial_for(conn, who, trial_id)
+    values = trial.model_dump()
+    values["site_ids"] = [str(i) for i in trial.site_ids]
+    values["unit_ids"] = [str(i) for i in trial.unit_ids]
+    return _new_trial_page(request, ui, conn, who, values=values, editing=trial)
+
+
+@router.post("/trials/{trial_id}/plan")
+def save_plan(
+    request: Request,
+    ui: SignedIn,
+    who: CoordinatorOnly,
+    conn: Conn,
+    form: CheckedForm,
+    trial_id: int,
+) -> Response:
+    """The whole plan is sent: a field left empty is cleared where it may be (periods, cost)."""
+    trial = trials.get_trial_for(conn, who, trial_id)
+    values = fields(form, lists=TRIAL_LISTS, instants=TRIAL_INSTANTS)
+    changes = {name: values.get(name) for name in NULLABLE_ON_UPDATE} | values
+    changes.setdefault("site_ids", [])
+    changes.setdefault("unit_ids", [])
+    update, errors = validate(TrialUpdate, changes)
+    if update is not None:
+        saved, errors = attempt(conn, lambda: trials.update_trial(conn, who, trial_id, update))
+        if saved is not None:
+            return RedirectResponse(f"/app/trials/{trial_id}", status_code=303)
+    return _new_trial_page(
+        request, ui, conn, who, status_code=422, values=values, errors=errors, editing=trial
+    )
 
 
 # ------------------------------------------------------------------------- the trial page

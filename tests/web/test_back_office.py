@@ -124,3 +124,36 @@ def test_a_deployed_device_is_moved_and_its_history_kept(
             (seeded.bed_device,),
         ).fetchall()
     assert rows == [(seeded.participant, None, False), (None, seeded.unit_ids[1], True)]
+
+
+def test_the_plan_is_changed_with_the_same_rules_and_an_emptied_period_is_cleared(
+    web_client: Callable[[], httpx.Client], coordinator: Person, seeded: Any, db_url: str
+) -> None:
+    client = web_client()
+    sign_in(client, coordinator)
+    page = client.get(f"/app/trials/{seeded.trial_id}/plan")
+    assert 'value="Sensor beds at Birkely"' in page.text and 'value="2025-03-01"' in page.text
+    plan = {
+        "csrf_token": form_token(page.text),
+        "title": "Sensor beds at Birkely, phase 2",
+        "product": "SleepWell",
+        "collaboration_form": "opi",
+        "site_ids": [str(seeded.site_id)],
+        "unit_ids": [str(u) for u in seeded.unit_ids],
+        "trial_from": "2025-03-01",
+        "staff_hourly_cost": "300.00",
+        "currency": "DKK",
+    }
+    backwards = client.post(
+        f"/app/trials/{seeded.trial_id}/plan",
+        data={**plan, "baseline_from": "2025-02-10", "baseline_until": "2025-02-01"},
+    )
+    assert backwards.status_code == 422 and "baseline_until must be after" in backwards.text
+    saved = client.post(f"/app/trials/{seeded.trial_id}/plan", data=plan)
+    assert saved.status_code == 303
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute(
+            "SELECT title, collaboration_form, trial_until, baseline_from FROM trials WHERE id = %s",
+            (seeded.trial_id,),
+        ).fetchone()
+    assert row == ("Sensor beds at Birkely, phase 2", "opi", None, None)
