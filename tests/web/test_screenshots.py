@@ -51,6 +51,8 @@ def test_screenshots_of_the_main_pages(
     shots.append(_shoot(b, folder, "03-new-trial"))
     b.go(f"/app/trials/{seeded.trial_id}")
     shots.append(_shoot(b, folder, "04-trial-coordinator"))
+    b.go(f"/app/trials/{seeded.trial_id}/time-motion")
+    shots.append(_shoot(b, folder, "09-time-motion"))
     b.go(f"/app/participants/{seeded.participant}")
     shots.append(_shoot(b, folder, "05-participant-consent"))
     b.find("#mode-erase").click()
