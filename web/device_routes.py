@@ -13,7 +13,7 @@ from access.schemas import Principal
 from devices import broker
 from devices import repository as device_repository
 from devices import service as devices
-from devices.routes import _commit_and_sync_broker
+from devices.routes import _commit_and_sync_broker  # the API's own step: commit, sync broker
 from devices.schemas import DeploymentCreate, DeviceCreate, DeviceCredentials
 from infra.http import Conn, PageParams
 from infra.settings import Settings

@@ -21,7 +21,7 @@ from trials.schemas import (
 )
 from web.deps import CheckedForm, CoordinatorOnly, SignedIn
 from web.forms import FormErrors, attempt, fields, validate
-from web.trial_routes import _trial_page
+from web.trial_routes import render_trial_page
 from web.ui import Ui, render
 
 router = APIRouter()
@@ -45,7 +45,7 @@ def enrol(
         if participant is not None:
             return RedirectResponse(f"/app/participants/{participant.id}", status_code=303)
     errors = FormErrors({f"participant_{k}" if k else "participant": v for k, v in errors.items()})
-    return _trial_page(
+    return render_trial_page(
         request, ui, conn, who, trial_id, status_code=422, errors=errors, values=values
     )
 

@@ -145,7 +145,7 @@ def save_plan(
 
 
 # ------------------------------------------------------------------------- the trial page
-def _trial_page(
+def render_trial_page(
     request: Request,
     ui: Ui,
     conn: Conn,
@@ -199,7 +199,7 @@ def _trial_page(
 
 @router.get("/trials/{trial_id}")
 def trial_page(request: Request, ui: SignedIn, who: Who, conn: Conn, trial_id: int) -> Response:
-    return _trial_page(request, ui, conn, who, trial_id)
+    return render_trial_page(request, ui, conn, who, trial_id)
 
 
 @router.get("/trials/{trial_id}/data")
@@ -234,7 +234,7 @@ def transition(
         if moved is not None:
             return RedirectResponse(f"/app/trials/{trial_id}#lifecycle", status_code=303)
     errors = FormErrors({"transition": errors.get("") or next(iter(errors.values()), "")})
-    return _trial_page(
+    return render_trial_page(
         request, ui, conn, who, trial_id, status_code=422, errors=errors, values=values
     )
 
@@ -255,7 +255,7 @@ def add_cost(
         if added is not None:
             return RedirectResponse(f"/app/trials/{trial_id}#costs", status_code=303)
     errors = FormErrors({f"cost_{k}" if k else "cost": v for k, v in errors.items()})
-    return _trial_page(
+    return render_trial_page(
         request, ui, conn, who, trial_id, status_code=422, errors=errors, values=values
     )
 

@@ -84,12 +84,13 @@ class Ui:
             return ""
         return translations(self.locale, "common").pgettext(context, str(message))
 
-    def when(self, value: datetime | date | None, format: str = "medium") -> str:
+    def when(self, value: datetime | date | None) -> str:
+        """A moment to the minute (seconds are noise to a reader); a date as a date."""
         if value is None:
             return "—"
         if isinstance(value, datetime):
-            return self.fmt.datetime(value, format="short")  # to the minute: seconds are noise
-        return self.fmt.date(value, format=format)
+            return self.fmt.datetime(value, format="short")
+        return self.fmt.date(value, format="medium")
 
     def day(self, value: datetime | date | None) -> str:
         return "—" if value is None else self.fmt.date(value, format="medium")
