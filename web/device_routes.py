@@ -159,3 +159,26 @@ def deploy(
     return _device_page(
         request, ui, conn, who, device_id, status_code=422, errors=errors, values=values
     )
+
+
+@router.post("/devices/{device_id}/secret")
+def rotate_secret(
+    request: Request, ui: SignedIn, who: CoordinatorOnly, conn: Conn, form: CheckedForm,
+    device_id: str,
+) -> Response:  # fmt: skip
+    """A new secret, shown once; the old one stops working when the broker rereads its files."""
+    settings: Settings = request.app.state.settings
+    rotated = devices.rotate_secret(conn, who, device_id)
+    _commit_and_sync_broker(conn, settings)
+    return _secret_page(request, ui, settings, rotated, None)
+
+
+@router.post("/devices/{device_id}/revoke")
+def revoke(
+    request: Request, ui: SignedIn, who: CoordinatorOnly, conn: Conn, form: CheckedForm,
+    device_id: str,
+) -> Response:  # fmt: skip
+    """The device's broker credentials go for good; its deployments stay as history."""
+    devices.revoke_device(conn, who, device_id)
+    _commit_and_sync_broker(conn, request.app.state.settings)
+    return RedirectResponse(f"/app/devices/{device_id}", status_code=303)

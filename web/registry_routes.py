@@ -21,10 +21,10 @@ ALL = PageParams(limit=500, offset=0)  # a lab has tens of these, not thousands
 
 
 @router.get("/")
-def home(request: Request, ui: SignedIn, who: Who, conn: Conn) -> Response:
+def home(request: Request, ui: SignedIn, who: Who, conn: Conn, sort: str = "trial_id") -> Response:
     if who.role == Role.COORDINATOR:
-        portfolio = evaluation_service.portfolio(conn, "trial_id", ALL).items
-        return render(request, ui, "portfolio.html", portfolio=portfolio)
+        portfolio = evaluation_service.portfolio(conn, sort, ALL).items
+        return render(request, ui, "portfolio.html", portfolio=portfolio, sort=sort)
     listed = trials.list_trials(conn, who, ALL).items
     companies = {c.id: c.name for c in trials.list_companies(conn, who, ALL).items}
     return render(request, ui, "trials.html", trials=listed, companies=companies)

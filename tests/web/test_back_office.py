@@ -157,3 +157,33 @@ def test_the_plan_is_changed_with_the_same_rules_and_an_emptied_period_is_cleare
             (seeded.trial_id,),
         ).fetchone()
     assert row == ("Sensor beds at Birkely, phase 2", "opi", None, None)
+
+
+def test_the_portfolio_sorts_and_a_device_gets_a_new_secret_or_is_revoked(
+    web_client: Callable[[], httpx.Client], coordinator: Person, seeded: Any, db_url: str
+) -> None:
+    client = web_client()
+    sign_in(client, coordinator)
+    by_hours = client.get("/app/", params={"sort": "-hours_saved"}).text
+    assert by_hours.index("Sensor beds at Birkely") < by_hours.index("Rival trial")
+    assert 'aria-sort="descending"' in by_hours
+    by_title = client.get("/app/", params={"sort": "title"}).text
+    assert by_title.index("Rival trial") < by_title.index("Sensor beds at Birkely")
+    assert client.get("/app/", params={"sort": "nonsense"}).status_code == 422
+
+    page = client.get(f"/app/devices/{seeded.bed_device}")
+    token = form_token(page.text)
+    rotated = client.post(f"/app/devices/{seeded.bed_device}/secret", data={"csrf_token": token})
+    assert rotated.status_code == 200 and 'data-testid="device-secret"' in rotated.text
+    revoked = client.post(f"/app/devices/{seeded.bed_device}/revoke", data={"csrf_token": token})
+    assert revoked.status_code == 303
+    with psycopg.connect(db_url) as conn:
+        actions = [
+            row[0]
+            for row in conn.execute(
+                "SELECT action FROM audit_log WHERE entity = 'device' ORDER BY id"
+            )
+        ]
+    assert actions == ["device.rotate_secret", "device.revoke"]
+    again = client.post(f"/app/devices/{seeded.bed_device}/secret", data={"csrf_token": token})
+    assert again.status_code == 409
