@@ -96,7 +96,7 @@ def test_a_coordinator_sets_up_a_trial_and_sees_its_first_reading(
     b.click_link("Næste: udrul enheden")
     b.choose("#trial_id", value=str(trial_id))
     b.choose("#place", text="P-017")
-    b.submit()
+    b.submit("#deploy-form button[type=submit]")
     assert b.path.startswith(f"/app/trials/{trial_id}")
     assert b.find("[data-testid=readings-last-hour]").text == "0"
 
