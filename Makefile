@@ -41,4 +41,4 @@ vendor:
 
 # Screenshots of the main pages for the README (a browser test writes them).
 screenshots: $(BIN)/.installed
-	LDL_SCREENSHOTS=1 $(BIN)/python -m pytest tests/web/test_screenshots.py -q
+	LDL_SCREENSHOTS=1 $(BIN)/python -m pytest tests/web/test_screenshots.py tests/web/test_coordinator_flow.py -q

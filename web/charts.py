@@ -52,22 +52,21 @@ def _axes_in(axes: Any, ui: Ui, *, dates: bool, digits: int = 0) -> None:
     axes.yaxis.set_major_formatter(FuncFormatter(lambda value, _pos: ui.number(value, digits)))
 
 
-def usage_svg(daily: list[UsageBucket], ui: Ui) -> str:
+def usage_svg(daily: list[UsageBucket], ui: Ui) -> str | None:
+    """None when there is nothing to draw: an empty chart says less than a sentence."""
+    if not any(u.readings or u.events for u in daily):
+        return None
     figure = Figure(figsize=(8, 2.8), layout="constrained")
     axes = figure.subplots()
     days = date2num([u.bucket for u in daily])
-    if len(days):
-        axes.bar(days, [u.readings for u in daily], color=BLUE, label=ui.gettext("readings"))
-        twin = axes.twinx()
-        twin.plot(days, [u.events for u in daily], color=ORANGE, marker="o", markersize=3,
-                  label=ui.gettext("events"))  # fmt: skip
-        twin.set_ylabel(ui.gettext("events per day"))
-        twin.set_ylim(bottom=0)
-        _axes_in(twin, ui, dates=False)
-        _axes_in(axes, ui, dates=True)
-    else:
-        axes.text(0.5, 0.5, ui.gettext("no telemetry yet"), ha="center", va="center",
-                  transform=axes.transAxes)  # fmt: skip
+    axes.bar(days, [u.readings for u in daily], color=BLUE, label=ui.gettext("readings"))
+    twin = axes.twinx()
+    twin.plot(days, [u.events for u in daily], color=ORANGE, marker="o", markersize=3,
+              label=ui.gettext("events"))  # fmt: skip
+    twin.set_ylabel(ui.gettext("events per day"))
+    twin.set_ylim(bottom=0)
+    _axes_in(twin, ui, dates=False)
+    _axes_in(axes, ui, dates=True)
     axes.set_ylabel(ui.gettext("readings per day"))
     axes.spines[["top"]].set_visible(False)
     return _svg(figure)
@@ -92,20 +91,18 @@ def cumulative_hours(saved: TimeSaved) -> list[tuple[date, float, float, float]]
     return rows
 
 
-def time_saved_svg(saved: TimeSaved, ui: Ui) -> str:
+def time_saved_svg(saved: TimeSaved, ui: Ui) -> str | None:
+    rows = cumulative_hours(saved)
+    if not rows:
+        return None
     figure = Figure(figsize=(8, 2.8), layout="constrained")
     axes = figure.subplots()
-    rows = cumulative_hours(saved)
-    if rows:
-        days = date2num([r[0] for r in rows])
-        axes.fill_between(days, [r[2] for r in rows], [r[3] for r in rows], color=TEAL,
-                          alpha=0.35, label=ui.gettext("95 % interval"))  # fmt: skip
-        axes.plot(days, [r[1] for r in rows], color=DARK_TEAL, label=ui.gettext("hours saved"))
-        axes.legend(loc="upper left", fontsize=8, frameon=False)
-        _axes_in(axes, ui, dates=True, digits=1)
-    else:
-        axes.text(0.5, 0.5, ui.gettext("no estimate yet"), ha="center", va="center",
-                  transform=axes.transAxes)  # fmt: skip
+    days = date2num([r[0] for r in rows])
+    axes.fill_between(days, [r[2] for r in rows], [r[3] for r in rows], color=TEAL,
+                      alpha=0.35, label=ui.gettext("95 % interval"))  # fmt: skip
+    axes.plot(days, [r[1] for r in rows], color=DARK_TEAL, label=ui.gettext("hours saved"))
+    axes.legend(loc="upper left", fontsize=8, frameon=False)
+    _axes_in(axes, ui, dates=True, digits=1)
     axes.set_ylabel(ui.gettext("hours saved, cumulative"))
     axes.spines[["top", "right"]].set_visible(False)
     return _svg(figure)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from datetime import datetime, timedelta
@@ -13,6 +14,7 @@ import psycopg
 from i18n import TIMEZONE
 from tests.web.browser import Browser
 from tests.web.conftest import Person
+from tests.web.test_screenshots import DOCS, _shoot
 
 TIMINGS = Path(__file__).parent / "last_setup_timing.txt"
 
@@ -63,6 +65,9 @@ def test_a_coordinator_sets_up_a_trial_and_sees_its_first_reading(
     assert b.path.startswith("/app/trials/"), b.text
     trial_id = int(b.path.split("/")[3].split("#")[0])
     assert "kladde" in b.text and "48.000,00" in b.text  # Danish status label and number format
+    assert "Sådan kommer afprøvningen i gang" in b.text  # what to do next, on the page
+    if os.environ.get("LDL_SCREENSHOTS"):
+        _shoot(b, DOCS, "10-new-trial-next-steps")
 
     # The lifecycle: only the allowed transitions are offered.
     buttons = [e.text for e in b.all("#lifecycle button")]
