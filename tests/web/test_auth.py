@@ -93,3 +93,32 @@ def test_a_session_cookie_is_useless_after_sign_out(
     replay = web_client()
     replay.cookies.set("ldl_session", token or "", path="/app")
     assert replay.get("/app/").status_code == 303
+
+
+def test_sign_in_returns_to_the_page_asked_for_and_never_to_another_site(
+    web_client: Callable[[], httpx.Client], coordinator: Person
+) -> None:
+    client = web_client()
+    asked = client.get("/app/sites?x=1")
+    assert (
+        asked.status_code == 303
+        and asked.headers["location"] == "/app/login?next=/app/sites%3Fx%3D1"
+    )
+    page = client.get(asked.headers["location"])
+    assert 'name="next" value="/app/sites?x=1"' in page.text
+    for target, landing in (
+        ("/app/sites?x=1", "/app/sites?x=1"),
+        ("https://evil.example/", "/app/"),
+    ):
+        other = web_client()
+        login = other.get("/app/login")
+        response = other.post(
+            "/app/login",
+            data={
+                "email": coordinator.email,
+                "password": coordinator.password,
+                "csrf_token": form_token(login.text),
+                "next": target,
+            },
+        )
+        assert response.headers["location"] == landing
