@@ -67,6 +67,16 @@ def set_password(conn: psycopg.Connection, email: str, password: str) -> UserAcc
     return UserAccount(**stored.model_dump(exclude={"password_hash"}))
 
 
+def disable_user(conn: psycopg.Connection, actor: Principal, user_id: int) -> UserAccount:
+    """The person can no longer sign in; their open sessions end now."""
+    user = repository.disable_user(conn, user_id)
+    if user is None:
+        raise NotFound(f"user {user_id} does not exist")
+    repository.delete_sessions_of(conn, user_id)
+    record(conn, actor, "user.disable", "user", user_id, after=user.model_dump(mode="json"))
+    return user
+
+
 def check_throttle(conn: psycopg.Connection, email: str, client: str) -> None:
     by_email, by_client = repository.recent_login_failures(
         conn, email=email, client=client, window=THROTTLE_WINDOW

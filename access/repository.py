@@ -172,6 +172,16 @@ def set_password_hash(conn: psycopg.Connection, user_id: int, password_hash: str
     )
 
 
+def disable_user(conn: psycopg.Connection, user_id: int) -> UserAccount | None:
+    with conn.cursor(row_factory=class_row(UserAccount)) as cur:
+        cur.execute(
+            f"UPDATE user_accounts SET disabled_at = coalesce(disabled_at, now()) WHERE id = %s"
+            f" RETURNING {USER_COLUMNS}",
+            (user_id,),
+        )
+        return cur.fetchone()
+
+
 def list_users(conn: psycopg.Connection) -> list[UserAccount]:
     with conn.cursor(row_factory=class_row(UserAccount)) as cur:
         cur.execute(f"SELECT {USER_COLUMNS} FROM user_accounts ORDER BY id")

@@ -8,9 +8,10 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
+from access import accounts
 from access import repository as access_repository
 from access import service as access
-from access.schemas import ApiKeyCreate, Role
+from access.schemas import ApiKeyCreate, Role, UserCreate
 from infra.http import Conn, PageParams
 from ingest import repository as ingest_repository
 from trials import service as trials
@@ -106,3 +107,51 @@ def audit_log(
         values=filters, errors=errors,
         query=urlencode({k: v for k, v in filters.items() if v}),
     )  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------- people
+def _users_page(
+    request: Request, ui: SignedIn, conn: Conn, who: Any, *, status_code: int = 200,
+    errors: FormErrors | None = None, values: dict[str, Any] | None = None,
+) -> Response:  # fmt: skip
+    companies = trials.list_companies(conn, who, PageParams(limit=500, offset=0)).items
+    return render(
+        request, ui, "users.html", status_code=status_code,
+        users=access_repository.list_users(conn),
+        companies={c.id: c.name for c in companies},
+        role_options=[(r.value, ui.gettext(r.value)) for r in Role],
+        company_options=[(c.id, c.name) for c in companies],
+        errors=errors or FormErrors(), values=values or {},
+    )  # fmt: skip
+
+
+@router.get("/users")
+def users(request: Request, ui: SignedIn, who: CoordinatorOnly, conn: Conn) -> Response:
+    return _users_page(request, ui, conn, who)
+
+
+@router.post("/users")
+def create_user(
+    request: Request, ui: SignedIn, who: CoordinatorOnly, conn: Conn, form: CheckedForm
+) -> Response:
+    values = fields(form)
+    account, errors = validate(UserCreate, values)
+    if account is not None:
+        created, errors = attempt(conn, lambda: accounts.create_user(conn, account, who))
+        if created is not None:
+            return RedirectResponse("/app/users", status_code=303)
+    values.pop("password", None)  # never sent back to the page
+    return _users_page(request, ui, conn, who, status_code=422, errors=errors, values=values)
+
+
+@router.post("/users/{user_id}/disable")
+def disable_user(
+    request: Request,
+    ui: SignedIn,
+    who: CoordinatorOnly,
+    conn: Conn,
+    form: CheckedForm,
+    user_id: int,
+) -> Response:
+    accounts.disable_user(conn, who, user_id)
+    return RedirectResponse("/app/users", status_code=303)

@@ -187,3 +187,36 @@ def test_the_portfolio_sorts_and_a_device_gets_a_new_secret_or_is_revoked(
     assert actions == ["device.rotate_secret", "device.revoke"]
     again = client.post(f"/app/devices/{seeded.bed_device}/secret", data={"csrf_token": token})
     assert again.status_code == 409
+
+
+def test_a_coordinator_creates_and_disables_a_companys_account(
+    web_client: Callable[[], httpx.Client], coordinator: Person, seeded: Any, db_url: str
+) -> None:
+    client = web_client()
+    sign_in(client, coordinator)
+    page = client.get("/app/users")
+    account = {
+        "csrf_token": form_token(page.text),
+        "email": "ny@sengeteknik.dk",
+        "role": "company",
+        "password": "short",
+    }
+    refused = client.post("/app/users", data=account)
+    assert refused.status_code == 422 and 'id="password-error"' in refused.text
+    assert "short" not in refused.text.split('id="password"', 1)[1].split(">", 1)[0]
+    made = client.post(
+        "/app/users",
+        data={**account, "password": "long enough now", "company_id": str(seeded.company_a)},
+    )
+    assert made.status_code == 303
+    person = Person("ny@sengeteknik.dk", Role.COMPANY, seeded.company_a, "long enough now")
+    company = web_client()
+    assert sign_in(company, person).status_code == 303
+    assert "Sensor beds at Birkely" in company.get("/app/").text
+    with psycopg.connect(db_url) as conn:
+        user_id = conn.execute(
+            "SELECT id FROM user_accounts WHERE email = %s", (person.email,)
+        ).fetchone()[0]
+    client.post(f"/app/users/{user_id}/disable", data={"csrf_token": form_token(page.text)})
+    assert company.get("/app/").status_code == 303  # the open session ended
+    assert sign_in(web_client(), person).status_code == 401
