@@ -14,6 +14,8 @@ COPY ingest ./ingest
 COPY grafana ./grafana
 COPY ldl ./ldl
 COPY bench ./bench
+COPY i18n ./i18n
+COPY web ./web
 RUN pip install . && useradd --system --uid 10001 ldl && mkdir -p /var/lib/ldl /broker-auth \
     && chown ldl /var/lib/ldl /broker-auth  # a new named volume takes this owner
 USER ldl

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
-from access.schemas import ApiKey, AuditEntry
-from infra.errors import Invalid
+from access.schemas import ApiKey, AuditEntry, StoredUser, UserAccount
+from infra.errors import Conflict, Invalid
 
 KEY_COLUMNS = "id, name, role, company_id, key_prefix, created_at, revoked_at"
 
@@ -133,3 +133,118 @@ def list_audit(
         rows = cur.fetchall()
     total_row = conn.execute(f"SELECT count(*) FROM audit_log WHERE {where}", params).fetchone()
     return rows, int(total_row[0]) if total_row else 0
+
+
+# ------------------------------------------------------------------ people's accounts
+USER_COLUMNS = "id, email, role, company_id, created_at, disabled_at"
+
+
+def insert_user(
+    conn: psycopg.Connection, *, email: str, role: str, company_id: int | None, password_hash: str
+) -> UserAccount:
+    try:
+        with conn.transaction(), conn.cursor(row_factory=class_row(UserAccount)) as cur:
+            cur.execute(
+                f"INSERT INTO user_accounts (email, role, company_id, password_hash)"
+                f" VALUES (%(email)s, %(role)s, %(company_id)s, %(hash)s) RETURNING {USER_COLUMNS}",
+                {"email": email, "role": role, "company_id": company_id, "hash": password_hash},
+            )
+            row = cur.fetchone()
+    except psycopg.errors.UniqueViolation:
+        raise Conflict(f"an account for {email} exists already") from None
+    except psycopg.errors.ForeignKeyViolation:
+        raise Invalid(f"company {company_id} does not exist") from None
+    assert row is not None
+    return row
+
+
+def user_by_email(conn: psycopg.Connection, email: str) -> StoredUser | None:
+    with conn.cursor(row_factory=class_row(StoredUser)) as cur:
+        cur.execute(
+            f"SELECT {USER_COLUMNS}, password_hash FROM user_accounts WHERE email = %s", (email,)
+        )
+        return cur.fetchone()
+
+
+def set_password_hash(conn: psycopg.Connection, user_id: int, password_hash: str) -> None:
+    conn.execute(
+        "UPDATE user_accounts SET password_hash = %s WHERE id = %s", (password_hash, user_id)
+    )
+
+
+def disable_user(conn: psycopg.Connection, user_id: int) -> UserAccount | None:
+    with conn.cursor(row_factory=class_row(UserAccount)) as cur:
+        cur.execute(
+            f"UPDATE user_accounts SET disabled_at = coalesce(disabled_at, now()) WHERE id = %s"
+            f" RETURNING {USER_COLUMNS}",
+            (user_id,),
+        )
+        return cur.fetchone()
+
+
+def list_users(conn: psycopg.Connection) -> list[UserAccount]:
+    with conn.cursor(row_factory=class_row(UserAccount)) as cur:
+        cur.execute(f"SELECT {USER_COLUMNS} FROM user_accounts ORDER BY id")
+        return cur.fetchall()
+
+
+def insert_session(
+    conn: psycopg.Connection, *, token_hash: str, user_id: int, csrf_token: str, lifetime: timedelta
+) -> None:
+    conn.execute(
+        "INSERT INTO web_sessions (token_hash, user_id, csrf_token, expires_at)"
+        " VALUES (%s, %s, %s, now() + %s)",
+        (token_hash, user_id, csrf_token, lifetime),
+    )
+
+
+def live_session(
+    conn: psycopg.Connection, token_hash: str, lifetime: timedelta
+) -> tuple[UserAccount, str] | None:
+    """The session's user and CSRF token, sliding its expiry; None when gone, expired or disabled."""
+    row = conn.execute(
+        "UPDATE web_sessions s SET expires_at = now() + %(lifetime)s"
+        " FROM user_accounts u"
+        " WHERE s.token_hash = %(hash)s AND s.expires_at > now()"
+        "   AND u.id = s.user_id AND u.disabled_at IS NULL"
+        " RETURNING u.id, u.email, u.role, u.company_id, u.created_at, u.disabled_at, s.csrf_token",
+        {"hash": token_hash, "lifetime": lifetime},
+    ).fetchone()
+    if row is None:
+        return None
+    names = ("id", "email", "role", "company_id", "created_at", "disabled_at")
+    return UserAccount(**dict(zip(names, row[:6], strict=True))), row[6]
+
+
+def delete_session(conn: psycopg.Connection, token_hash: str) -> None:
+    conn.execute("DELETE FROM web_sessions WHERE token_hash = %s", (token_hash,))
+
+
+def delete_sessions_of(conn: psycopg.Connection, user_id: int) -> None:
+    conn.execute("DELETE FROM web_sessions WHERE user_id = %s", (user_id,))
+
+
+def delete_expired_sessions(conn: psycopg.Connection) -> None:
+    conn.execute("DELETE FROM web_sessions WHERE expires_at <= now()")
+
+
+def record_login_failure(conn: psycopg.Connection, email: str, client: str) -> None:
+    conn.execute("INSERT INTO login_failures (email, client) VALUES (%s, %s)", (email, client))
+
+
+def recent_login_failures(
+    conn: psycopg.Connection, *, email: str, client: str, window: timedelta
+) -> tuple[int, int]:
+    """Failures within `window` for this email, and from this client."""
+    row = conn.execute(
+        "SELECT count(*) FILTER (WHERE email = %(email)s), count(*) FILTER (WHERE client = %(client)s)"
+        " FROM login_failures WHERE at > now() - %(window)s"
+        "   AND (email = %(email)s OR client = %(client)s)",
+        {"email": email, "client": client, "window": window},
+    ).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
+def clear_login_failures(conn: psycopg.Connection, email: str) -> None:
+    conn.execute("DELETE FROM login_failures WHERE email = %s", (email,))

@@ -3,9 +3,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 
 class Role(StrEnum):
@@ -74,3 +74,60 @@ class AuditEntry(BaseModel):
     entity_id: str | None
     before: dict[str, Any] | None
     after: dict[str, Any] | None
+
+
+# ------------------------------------------------------------------ people's accounts
+Email = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, to_lower=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+    ),
+]
+MIN_PASSWORD_LENGTH = 10
+
+
+class UserCreate(BaseModel):
+    """A person's account: a coordinator, an evaluator, or a user of one company."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: Email
+    role: Role
+    company_id: int | None = Field(None, description="required for, and only for, role=company")
+    password: str = Field(min_length=MIN_PASSWORD_LENGTH, max_length=1000, repr=False)
+
+    @model_validator(mode="after")
+    def _company_iff_company_role(self) -> UserCreate:
+        if (self.role == Role.COMPANY) != (self.company_id is not None):
+            raise ValueError("company_id is required for role 'company' and only for it")
+        return self
+
+
+class UserAccount(BaseModel):
+    id: int
+    email: str
+    role: Role
+    company_id: int | None
+    created_at: datetime
+    disabled_at: datetime | None
+
+    def principal(self) -> Principal:
+        return Principal(
+            name=f"user:{self.id}:{self.email}", role=self.role, company_id=self.company_id
+        )
+
+
+class StoredUser(UserAccount):
+    password_hash: str = Field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class WebSession:
+    """A signed-in person: who, and the token their forms must echo (CSRF)."""
+
+    user: UserAccount
+    csrf_token: str
+
+    @property
+    def principal(self) -> Principal:
+        return self.user.principal()

@@ -18,6 +18,7 @@ from ingest.routes import router as ingest_router
 from trials.assessment_routes import router as assessment_router
 from trials.evaluation_routes import router as evaluation_router
 from trials.routes import router as trials_router
+from web import create_web_app
 
 API_DESCRIPTION = """
 Trial tracking for Living Design Labs: companies, care homes, trials, pseudonymised participants
@@ -88,4 +89,5 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(ingest_router)
     app.include_router(evaluation_router)
     app.include_router(assessment_router)
+    app.mount("/app", create_web_app(app.state))  # the web app for people, with its static files
     return app

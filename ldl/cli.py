@@ -22,6 +22,8 @@ keys_app = typer.Typer(help="Create and revoke API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys", help="Create and revoke API keys for the HTTP API.")
 broker_app = typer.Typer(help="Mosquitto credentials and ACLs.", no_args_is_help=True)
 app.add_typer(broker_app, name="broker", help="Regenerate Mosquitto's password and ACL files.")
+users_app = typer.Typer(help="People's accounts for the web app.", no_args_is_help=True)
+app.add_typer(users_app, name="users", help="Create accounts for people to sign in to the web app.")
 grafana_app = typer.Typer(
     help="Grafana organisations, data sources, dashboards.", no_args_is_help=True
 )
@@ -172,6 +174,29 @@ def keys_revoke(key_id: int) -> None:
     with connection(_settings().require_database_url()) as conn:
         revoke_key(conn, OPERATOR, key_id)
     typer.echo(f"key {key_id} revoked")
+
+
+@users_app.command("create")
+def users_create(
+    role: Annotated[Role, typer.Option(help="coordinator, evaluator or company")],
+    email: Annotated[str, typer.Option(help="the person's email; they sign in with it")],
+    company: Annotated[
+        int | None, typer.Option(help="the company's id (role company only)")
+    ] = None,
+) -> None:
+    """Create a person's account; the password is asked for (or read from stdin when piped)."""
+    from access.accounts import create_user
+    from access.schemas import UserCreate
+    from infra.db import connection
+
+    if sys.stdin.isatty():
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\n")
+    request = UserCreate(email=email, role=role, company_id=company, password=password)
+    with connection(_settings().require_database_url()) as conn:
+        user = create_user(conn, request)
+    typer.echo(f"user id {user.id} ({user.role}): {user.email}")
 
 
 @broker_app.command("sync")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -19,14 +20,17 @@ from contextlib import ExitStack
 import httpx
 import typer
 
-from access.schemas import OPERATOR, ApiKeyCreate, Role
+from access.accounts import create_user, set_password
+from access.schemas import OPERATOR, ApiKeyCreate, Role, UserCreate
 from access.service import create_key
 from infra.db import connection
+from infra.errors import Conflict
 from infra.migrate import apply_migrations
 from infra.settings import Settings
 from ldl.seed import seed_demo_lab
 
 DEMO_KEY_PREFIX = "demo: "
+DEMO_EMAIL_DOMAIN = "demo.ldl.dk"
 BACKFILL_DAYS = 14
 
 
@@ -89,6 +93,30 @@ def _fresh_demo_keys(database_url: str) -> list[tuple[str, str]]:
     return keys
 
 
+def _demo_logins(database_url: str) -> list[tuple[str, str, str]]:
+    """An account per role (and per company) with a new password each run: (who, email, password)."""
+    people = [("coordinator", Role.COORDINATOR, None), ("evaluator", Role.EVALUATOR, None)]
+    logins = []
+    with connection(database_url) as conn:
+        companies = conn.execute("SELECT id, name FROM companies ORDER BY id").fetchall()
+        people += [(f"company {cid} ({name})", Role.COMPANY, cid) for cid, name in companies]
+        for who, role, company_id in people:
+            email = f"{role.value}{company_id or ''}@{DEMO_EMAIL_DOMAIN}"
+            password = secrets.token_urlsafe(9)
+            try:
+                with conn.transaction():
+                    create_user(
+                        conn,
+                        UserCreate(
+                            email=email, role=role, company_id=company_id, password=password
+                        ),
+                    )
+            except Conflict:  # an earlier run made it: a new password, its sessions end
+                set_password(conn, email, password)
+            logins.append((who, email, password))
+    return logins
+
+
 def _has_telemetry(database_url: str) -> bool:
     with connection(database_url) as conn:
         row = conn.execute("SELECT EXISTS (SELECT 1 FROM telemetry_readings)").fetchone()
@@ -136,6 +164,7 @@ def run_demo(settings: Settings) -> None:
             seeded = seed_demo_lab(conn)
         _say("seeded the demo lab" if seeded else "reusing the demo lab from an earlier run")
         keys = _fresh_demo_keys(database_url)
+        logins = _demo_logins(database_url)
 
         env = {
             **os.environ,
@@ -154,7 +183,9 @@ def run_demo(settings: Settings) -> None:
                 [] if _has_telemetry(database_url) else ["--backfill-days", str(BACKFILL_DAYS)]
             )
             processes.append(_spawn(["simulate", "--rate", "0.2", *backfill], env))
-            _print_welcome(api_url, database_url, mqtt_url, keys, time.monotonic() - started)
+            _print_welcome(
+                api_url, database_url, mqtt_url, keys, logins, time.monotonic() - started
+            )
             while all(p.poll() is None for p in processes):
                 time.sleep(0.5)
             _say("a demo process stopped; shutting down")
@@ -166,11 +197,20 @@ def run_demo(settings: Settings) -> None:
 
 
 def _print_welcome(
-    api_url: str, database_url: str, mqtt_url: str, keys: list[tuple[str, str]], elapsed: float
+    api_url: str,
+    database_url: str,
+    mqtt_url: str,
+    keys: list[tuple[str, str]],
+    logins: list[tuple[str, str, str]],
+    elapsed: float,
 ) -> None:
     coordinator = keys[0][1]
     _say("")
     _say(f"Living Design Lab demo is up ({elapsed:.1f} s)")
+    _say(f"  Web app        {api_url}/app/   (Danish; English from the link at the top)")
+    _say("  sign in as (passwords new each run):")
+    for who, email, password in logins:
+        _say(f"    {who:32} {email:28} {password}")
     _say(f"  API            {api_url}   (OpenAPI docs: {api_url}/docs)")
     _say(f"  database       {database_url}")
     _say(f"  MQTT broker    {mqtt_url}   (devices publish on ldl/v1/<device>/<channel>)")

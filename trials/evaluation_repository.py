@@ -758,8 +758,9 @@ class FlowRow(BaseModel):
     readings_last_hour: int
 
 
-def flow(conn: psycopg.Connection) -> dict[int, FlowRow]:
-    """Per trial: devices deployed now, of them seen within 3 expected intervals, readings last hour."""
+def flow(conn: psycopg.Connection, trial_id: int | None = None) -> dict[int, FlowRow]:
+    """Per trial (or one): devices deployed now, of them seen within 3 expected intervals,
+    readings last hour."""
     with conn.cursor(row_factory=class_row(FlowRow)) as cur:
         rows = cur.execute(
             """
@@ -774,8 +775,9 @@ def flow(conn: psycopg.Connection) -> dict[int, FlowRow]:
                                                        interval '15 minutes')) AS devices_online,
               (SELECT count(*) FROM telemetry_readings r
                WHERE r.trial_id = t.id AND r.ts > now() - interval '1 hour') AS readings_last_hour
-            FROM trials t
-            """
+            FROM trials t WHERE %(trial)s::bigint IS NULL OR t.id = %(trial)s
+            """,
+            {"trial": trial_id},
         ).fetchall()
     return {row.trial_id: row for row in rows}
 

@@ -338,6 +338,26 @@ def evidence_for(conn: psycopg.Connection, principal: Principal, trial_id: int) 
 
 
 # ---------------------------------------------------------------------------- portfolio
+def completeness_for(
+    conn: psycopg.Connection, principal: Principal, trial_id: int
+) -> repo.Completeness:
+    """Readings and events stored (from the rollups), refused and dropped: without the rest of
+    the evidence, for a page that polls it."""
+    authorised_trial(conn, principal, trial_id)
+    return repo.completeness(conn, trial_id)
+
+
+def trial_flow(conn: psycopg.Connection, principal: Principal, trial_id: int) -> repo.FlowRow:
+    """Is data flowing now: devices deployed and online, raw readings in the last hour.
+
+    Raw counts include participants without `company_dashboards` consent, so companies get the
+    consent-filtered usage instead."""
+    if principal.role == Role.COMPANY:
+        raise NotFound(f"trial {trial_id} does not exist")
+    trials_service.get_trial_for(conn, principal, trial_id)
+    return repo.flow(conn, trial_id)[trial_id]
+
+
 class PortfolioItem(BaseModel):
     trial_id: int
     title: str

@@ -10,7 +10,18 @@ import pytest
 from infra.errors import ConfigError
 from infra.settings import load_settings
 
-COMMANDS = ("migrate", "api", "ingest", "simulate", "seed", "demo", "keys", "broker", "grafana")
+COMMANDS = (
+    "migrate",
+    "api",
+    "ingest",
+    "simulate",
+    "seed",
+    "demo",
+    "keys",
+    "broker",
+    "users",
+    "grafana",
+)
 
 
 def ldl(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -92,3 +103,35 @@ def test_company_key_needs_a_company(db_url: str) -> None:
     result = ldl("keys", "create", "--role", "company", LDL_DATABASE_URL=db_url)
     assert result.returncode == 2
     assert "company_id is required" in result.stderr
+
+
+def test_users_create_reads_the_password_from_stdin_and_stores_only_an_argon2_hash(
+    db_url: str,
+) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        company = conn.execute("INSERT INTO companies (name) VALUES ('A') RETURNING id").fetchone()
+    args = ("users", "create", "--role", "company", "--company", str(company[0]))
+    created = subprocess.run(
+        [sys.executable, "-m", "ldl", *args, "--email", "Lab@Sengeteknik.dk"],
+        input="a long enough secret\n",
+        env={**os.environ, "LDL_DATABASE_URL": db_url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert created.returncode == 0, created.stderr
+    assert "lab@sengeteknik.dk" in created.stdout
+    with psycopg.connect(db_url) as conn:
+        stored = conn.execute(
+            "SELECT role, company_id, password_hash FROM user_accounts"
+        ).fetchone()
+    assert stored[:2] == ("company", company[0]) and stored[2].startswith("$argon2id$")
+    short = subprocess.run(
+        [sys.executable, "-m", "ldl", *args, "--email", "b@sengeteknik.dk"],
+        input="short\n",
+        env={**os.environ, "LDL_DATABASE_URL": db_url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert short.returncode == 2 and "10 characters" in short.stderr

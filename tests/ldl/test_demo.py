@@ -96,6 +96,20 @@ def test_demo_comes_up_with_seeded_trials_stores_telemetry_and_stops_cleanly(
         own = httpx.get(f"{api}/trials", headers={"Authorization": f"Bearer {company}"}).json()
         assert [t["title"] for t in own["items"]] == ["Sensor beds instead of night-time checks"]
 
+        # The web app's address and a login per role are printed; the company's login works.
+        assert any(f"{api}/app/" in line for line in demo.output)
+        login = next(line for line in demo.output if "(SengeSense ApS)" in line and "@" in line)
+        email, password = login.split()[-2:]
+        with httpx.Client(base_url=api) as browser:
+            page = browser.get("/app/login").text
+            token = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+            signed_in = browser.post(
+                "/app/login",
+                data={"email": email, "password": password, "csrf_token": token},
+                follow_redirects=True,
+            )
+        assert "Sensor beds instead of night-time checks" in signed_in.text
+
         # The simulator's backfill goes through MQTT and the ingest worker into the database.
         with psycopg.connect(database_url, autocommit=True) as conn:
             deadline = time.monotonic() + 60

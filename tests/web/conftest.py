@@ -1,0 +1,162 @@
+"""People with accounts, and a signed-in HTTP client, for the web app's tests."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+
+from access.accounts import create_user
+from access.schemas import Role, UserCreate
+from infra.db import connection
+from infra.settings import Settings
+
+PASSWORD = "correct horse battery"
+GRAFANA_URL = "http://grafana.lab.example:3000"
+
+
+@dataclass(frozen=True)
+class Person:
+    email: str
+    role: Role
+    company_id: int | None = None
+    password: str = PASSWORD
+
+
+def add_person(db_url: str, person: Person) -> Person:
+    with connection(db_url) as conn:
+        create_user(
+            conn,
+            UserCreate(
+                email=person.email,
+                role=person.role,
+                company_id=person.company_id,
+                password=person.password,
+            ),
+        )
+    return person
+
+
+def form_token(html: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found, "the page has no CSRF token"
+    return found.group(1)
+
+
+def sign_in(client: httpx.Client, person: Person, password: str | None = None) -> httpx.Response:
+    page = client.get("/app/login")
+    return client.post(
+        "/app/login",
+        data={
+            "email": person.email,
+            "password": password or person.password,
+            "csrf_token": form_token(page.text),
+            "next": "/app/",
+        },
+    )
+
+
+@pytest.fixture
+def coordinator(db_url: str) -> Person:
+    return add_person(db_url, Person("koordinator@kolding.dk", Role.COORDINATOR))
+
+
+@pytest.fixture
+def web_client(api_url: str) -> Iterator[Callable[[], httpx.Client]]:
+    """New HTTP clients with their own cookie jars (one per person)."""
+    clients: list[httpx.Client] = []
+
+    def new() -> httpx.Client:
+        client = httpx.Client(base_url=api_url, timeout=10)
+        clients.append(client)
+        return client
+
+    yield new
+    for client in clients:
+        client.close()
+
+
+# --------------------------------------------------------------------------- the browser
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    """One headless Chromium per test session (starting one costs about a second)."""
+    from tests.web.browser import chromium_paths, fresh_profile, start_chromium
+
+    if chromium_paths() is None:
+        pytest.skip("chromium and chromium-driver are not installed (apt-get install them)")
+    profile = fresh_profile()
+    driver = start_chromium(profile)
+    yield driver
+    driver.quit()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture
+def browser(chromium: Any, api_url: str) -> Iterator[Any]:
+    from tests.web.browser import Browser
+
+    chromium.delete_all_cookies()
+    yield Browser(chromium, api_url)
+    chromium.delete_all_cookies()
+
+
+@pytest.fixture
+def settings(db_url: str, mqtt_url: str, tmp_path: Path, topic_prefix: str) -> Settings:
+    """The app's settings with this test's own topic prefix (the broker is shared)."""
+    return Settings(
+        environment="test",
+        database_url=db_url,
+        mqtt_url=mqtt_url,
+        mqtt_topic_prefix=topic_prefix,
+        data_dir=tmp_path,
+        grafana_url=GRAFANA_URL,
+    )
+
+
+@pytest.fixture
+def ingest_worker(db_url: str, mqtt_url: str, topic_prefix: str, tmp_path: Path) -> Iterator[Any]:
+    """The real ingest worker on this test's topics, as a process."""
+    from tests.ingest.conftest import WorkerProcess
+
+    env = {
+        **os.environ,
+        "LDL_ENVIRONMENT": "test",
+        "LDL_DATABASE_URL": db_url,
+        "LDL_MQTT_URL": mqtt_url,
+        "LDL_MQTT_TOPIC_PREFIX": topic_prefix,
+        "LDL_INGEST_CLIENT_ID": f"ingest-{topic_prefix.split('/')[0]}",
+        "LDL_INGEST_SHARE_GROUP": "",
+        "LDL_INGEST_METRICS_PORT": "0",
+    }
+    worker = WorkerProcess(env, tmp_path / "worker.log").start()
+    worker.wait_connected()
+    yield worker
+    worker.ensure_stopped()
+    print(worker.log()[-3000:])
+
+
+@pytest.fixture
+def seeded(db_url: str) -> Any:
+    """A trial of company A with readings, events, observations and a consenting participant,
+    and company B's trial at the same care home (tests/evaluation/seed.py); rollups refreshed."""
+    from tests.evaluation.seed import T0, constructed_trial, refresh
+
+    with connection(db_url) as conn:
+        lab = constructed_trial(conn)
+        conn.execute(
+            "INSERT INTO deployments (device_id, trial_id, site_id, participant_id, valid_from)"
+            " VALUES (%s, %s, %s, %s, %s)",
+            (lab.bed_device, lab.trial_id, lab.site_id, lab.participant, T0),
+        )
+    # TimescaleDB refreshes its aggregates outside a transaction block: a connection of its own.
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        refresh(conn)
+    return lab

@@ -1,0 +1,127 @@
+"""What a page needs to speak to its reader: language, formats, and the templates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from access.schemas import WebSession
+from i18n import TIMEZONE, Formatter, negotiate, translations
+
+HERE = Path(__file__).parent
+LANG_COOKIE = "ldl_lang"
+
+templates = Environment(
+    loader=FileSystemLoader(HERE / "templates"),
+    autoescape=select_autoescape(["html"]),
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def _dateonly(values: dict[str, Any]) -> dict[str, Any]:
+    """Values for <input type=date>: datetimes as their Copenhagen date."""
+    return {
+        k: v.astimezone(TIMEZONE).date().isoformat() if isinstance(v, datetime) else v
+        for k, v in values.items()
+    }
+
+
+def _local_input(value: datetime | str | None) -> str:
+    """A value for <input type=datetime-local>, in Copenhagen time (text typed stays as it was)."""
+    if not isinstance(value, datetime):
+        return value or ""
+    return value.astimezone(TIMEZONE).strftime("%Y-%m-%dT%H:%M")
+
+
+SCOPE_LABELS = {
+    "telemetry": ("Device data", "collect data from devices about the participant"),
+    "company_dashboards": (
+        "Company dashboards",
+        "the data may appear, aggregated, in the company's dashboards",
+    ),
+    "evaluation": ("Evaluation", "the data may go, pseudonymised, to the external evaluator"),
+}
+
+templates.filters.update(
+    pairs=lambda values, labels: list(zip(values, labels, strict=True)),
+    scope_label=lambda scope, gettext: gettext(SCOPE_LABELS[scope][0]),
+    scope_hint=lambda scope, gettext: gettext(SCOPE_LABELS[scope][1]),
+    dateonly=_dateonly,
+    local_input=_local_input,
+)
+
+
+@dataclass(frozen=True)
+class Ui:
+    """One reader's language and formats, and who they are (None before signing in)."""
+
+    locale: str
+    session: WebSession | None = None
+    fmt: Formatter = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fmt", Formatter(self.locale))
+
+    def gettext(self, message: str, **values: Any) -> str:
+        """The web catalog first, then the shared one (common.po)."""
+        text = translations(self.locale, "web").gettext(message)
+        if text == message:
+            text = translations(self.locale, "common").gettext(message)
+        return text % values if values else text
+
+    def pgettext(self, context: str, message: str | None) -> str:
+        """An enum's label, e.g. pgettext("trial status", "running") is 'i gang' in Danish."""
+        if message is None:
+            return ""
+        return translations(self.locale, "common").pgettext(context, str(message))
+
+    def when(self, value: datetime | date | None) -> str:
+        """A moment to the minute (seconds are noise to a reader); a date as a date."""
+        if value is None:
+            return "—"
+        if isinstance(value, datetime):
+            return self.fmt.datetime(value, format="short")
+        return self.fmt.date(value, format="medium")
+
+    def day(self, value: datetime | date | None) -> str:
+        return "—" if value is None else self.fmt.date(value, format="medium")
+
+    def number(self, value: float | Decimal | int | None, digits: int = 0) -> str:
+        return "—" if value is None else self.fmt.number(value, digits)
+
+    def money(self, value: Decimal | float | None, currency: str = "DKK") -> str:
+        return "—" if value is None else self.fmt.money(value, currency)
+
+
+def ui_for(request: Request, session: WebSession | None = None) -> Ui:
+    requested = request.query_params.get("lang") or request.cookies.get(LANG_COOKIE)
+    return Ui(negotiate(requested, request.headers.get("accept-language")), session)
+
+
+def render(
+    request: Request, ui: Ui, template: str, *, status_code: int = 200, **context: Any
+) -> HTMLResponse:
+    html = templates.get_template(template).render(
+        request=request,
+        ui=ui,
+        _=ui.gettext,
+        pgettext=ui.pgettext,
+        session=ui.session,
+        csrf_token=ui.session.csrf_token if ui.session else "",
+        **context,
+    )
+    response = HTMLResponse(html, status_code=status_code)
+    # Pages show personal data and one-time secrets: never cached by a shared or back-button cache.
+    response.headers["Cache-Control"] = "no-store"
+    if request.query_params.get("lang") == ui.locale:
+        response.set_cookie(LANG_COOKIE, ui.locale, max_age=365 * 86400, samesite="lax")
+    return response
