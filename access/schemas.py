@@ -3,9 +3,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from infra.types import Id, Text
 
 
 class Role(StrEnum):
@@ -39,9 +41,9 @@ class ApiKeyCreate(BaseModel):
         },
     )
 
-    name: str = Field(min_length=1, max_length=100)
+    name: Annotated[Text, StringConstraints(min_length=1, max_length=100)]
     role: Role
-    company_id: int | None = Field(None, description="required for, and only for, role=company")
+    company_id: Id | None = Field(None, description="required for, and only for, role=company")
 
     @model_validator(mode="after")
     def _company_iff_company_role(self) -> ApiKeyCreate:

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     mqtt_topic_prefix: str = "ldl/v1"
     api_host: str = "127.0.0.1"
     api_port: int = Field(8000, ge=1, le=65535)
+    # Larger request bodies are refused (413) before they are read; the largest real one is a
+    # trial with its plan, a few KiB.
+    api_max_body_bytes: int = Field(1024 * 1024, ge=1024)
     data_dir: Path = Field(default_factory=default_data_dir)
     db_pool_min: int = Field(1, ge=0)
     db_pool_max: int = Field(10, ge=1)

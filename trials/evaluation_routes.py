@@ -10,6 +10,7 @@ from pydantic import AwareDatetime
 
 from access.deps import Coordinator, CoordinatorOrEvaluator, CurrentPrincipal
 from infra.http import Conn, Page, Paging
+from infra.types import Id
 from trials import evaluation_service as service
 from trials import report
 from trials.business_case import BusinessCase
@@ -19,7 +20,7 @@ from trials.evaluation_service import PortfolioItem, UsagePage
 from trials.export import export_csv
 
 router = APIRouter(tags=["evaluation"])
-TrialId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+TrialId = Annotated[Id, Path()]
 
 
 @router.get("/trials/{trial_id}/usage", response_model=UsagePage)
