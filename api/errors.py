@@ -13,7 +13,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from infra.errors import LdlError
 
 log = logging.getLogger(__name__)
-HTTP_ERROR_NAMES = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+HTTP_ERROR_NAMES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+}
 
 
 def error_response(
