@@ -28,6 +28,8 @@ class Settings(BaseSettings):
         None, description="PostgreSQL URL, e.g. postgresql://ldl@db:5432/ldl"
     )
     mqtt_url: str | None = Field(None, description="MQTT broker URL, e.g. mqtt://user:pw@host:1883")
+    # For mqtts:// URLs: the CA that signed the broker's certificate (default: the system's CAs).
+    mqtt_ca_file: Path | None = None
     mqtt_topic_prefix: str = "ldl/v1"
     api_host: str = "127.0.0.1"
     api_port: int = Field(8000, ge=1, le=65535)

@@ -32,6 +32,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from infra.errors import ConfigError
 from infra.settings import Settings
 from ingest import metrics
 from ingest.batch import Batch
@@ -63,6 +64,7 @@ class IngestWorker:
         self._stopping = threading.Event()
         self._generation = 0  # bumped on every broker connection; acks never cross connections
         self._connected = threading.Event()
+        self._refused: ReasonCode | None = None  # the broker's answer to a refused login
         self.registry = RegistryCache(settings.require_database_url())
         self._writer = BatchWriter(
             settings.require_database_url(), settings.ingest_session_expiry_seconds
@@ -79,25 +81,45 @@ class IngestWorker:
         self.committed_messages = 0
 
     # ---------------------------------------------------------------- lifecycle
-    def start(self, connect_timeout: float = 30) -> None:
+    def start(
+        self, connect_timeout: float = 30, interrupted: threading.Event | None = None
+    ) -> None:
+        """Connect (a broker that cannot be reached is a ConfigError at once), then run.
+
+        Waits up to `connect_timeout` for the subscription, or until `interrupted` is set; a
+        broker that refuses the login is a ConfigError naming LDL_MQTT_URL.
+        """
+        url = urlsplit(self.settings.require_mqtt_url())
+        host, port = (
+            url.hostname or "127.0.0.1",
+            url.port or (8883 if url.scheme == "mqtts" else 1883),
+        )
+        properties = Properties(PacketTypes.CONNECT)
+        properties.SessionExpiryInterval = self.settings.ingest_session_expiry_seconds
+        properties.ReceiveMaximum = receive_maximum(self.settings.ingest_batch_size)
+        try:
+            # The first connection in the foreground, so a wrong address fails within the
+            # socket's timeout; paho's loop reconnects by itself after that.
+            self._client.connect(host, port, keepalive=30, clean_start=False, properties=properties)
+        except OSError as exc:  # refused, unreachable, unknown host, TLS handshake
+            raise ConfigError(f"LDL_MQTT_URL: cannot connect to {host}:{port}: {exc}") from None
         self._metrics_server = metrics.serve_metrics(self.settings.ingest_metrics_port)
         self.registry.start()
         self._committer_thread.start()
         self._router_thread.start()
-        url = urlsplit(self.settings.require_mqtt_url())
-        properties = Properties(PacketTypes.CONNECT)
-        properties.SessionExpiryInterval = self.settings.ingest_session_expiry_seconds
-        properties.ReceiveMaximum = receive_maximum(self.settings.ingest_batch_size)
-        self._client.connect_async(
-            url.hostname or "127.0.0.1",
-            url.port or (8883 if url.scheme == "mqtts" else 1883),
-            keepalive=30,
-            clean_start=False,
-            properties=properties,
-        )
         self._client.loop_start()
-        if not self._connected.wait(connect_timeout):
-            log.warning("no broker connection yet; paho keeps trying in the background")
+        deadline = time.monotonic() + connect_timeout
+        while not self._connected.wait(0.1):  # short waits: a signal handler runs between them
+            if self._refused is not None:
+                self.stop()
+                raise ConfigError(
+                    f"LDL_MQTT_URL: the broker at {host}:{port} refused the connection:"
+                    f" {self._refused}"
+                )
+            if (interrupted is not None and interrupted.is_set()) or time.monotonic() > deadline:
+                break
+        if not self._connected.is_set():
+            log.warning("not subscribed yet; paho keeps trying in the background")
 
     def stop(self) -> None:
         """Flush the current batch, ack what is committed, disconnect (the session stays)."""
@@ -123,7 +145,8 @@ class IngestWorker:
         if url.username:
             client.username_pw_set(unquote(url.username), unquote(url.password or ""))
         if url.scheme == "mqtts":
-            client.tls_set()
+            ca_file = self.settings.mqtt_ca_file
+            client.tls_set(ca_certs=str(ca_file) if ca_file else None)
         # Quick first retries: Mosquitto 2.0 routes nothing to a restored shared subscription
         # until its member is back (paho's int hint is narrower than what it accepts).
         client.reconnect_delay_set(min_delay=0.1, max_delay=5)  # type: ignore[arg-type]
@@ -143,6 +166,7 @@ class IngestWorker:
     ) -> None:
         if reason.is_failure:
             log.error("broker refused the connection: %s", reason)
+            self._refused = reason
             return
         self._generation += 1
         client.subscribe(self.subscription, qos=1)
@@ -312,7 +336,7 @@ def run_worker(settings: Settings) -> None:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     worker = IngestWorker(settings)
-    worker.start()
+    worker.start(interrupted=stop)
     log.info("ingest worker %s on %s", settings.ingest_client_id, worker.subscription)
     stop.wait()
     worker.stop()
