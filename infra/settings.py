@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import platformdirs
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -12,7 +12,19 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from infra.errors import ConfigError
 
-PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "admin", "password"}
+PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "admin", "password", "postgres"}
+# Words that mark a secret as written for development or documentation, e.g. `ldl-dev-only`.
+PLACEHOLDER_MARKERS = ("dev-only", "changeme", "change-me", "placeholder", "example")
+
+
+def is_placeholder_secret(secret: str) -> bool:
+    lowered = secret.strip().lower()
+    return lowered in PLACEHOLDER_SECRETS or any(mark in lowered for mark in PLACEHOLDER_MARKERS)
+
+
+def _url_password(url: str | None) -> str | None:
+    password = urlsplit(url).password if url else None
+    return unquote(password) if password is not None else None
 
 
 def default_data_dir() -> Path:
@@ -95,9 +107,23 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _no_placeholder_secrets_in_production(self) -> Settings:
-        placeholder = (self.grafana_admin_password or "") in PLACEHOLDER_SECRETS
-        if self.environment == "production" and self.grafana_url and placeholder:
-            raise ValueError("LDL_GRAFANA_ADMIN_PASSWORD is a placeholder; set a real one")
+        if self.environment != "production":
+            return self
+        secrets = {
+            "LDL_DATABASE_URL's password": _url_password(self.database_url),
+            "LDL_MQTT_URL's password": _url_password(self.mqtt_url),
+            "LDL_GRAFANA_COORDINATOR_DB_PASSWORD": self.grafana_coordinator_db_password,
+            # Grafana's admin password is needed (so checked even when empty) once Grafana is.
+            "LDL_GRAFANA_ADMIN_PASSWORD": self.grafana_admin_password
+            or ("" if self.grafana_url else None),
+        }
+        weak = [name for name, secret in secrets.items() if secret is not None
+                and is_placeholder_secret(secret)]  # fmt: skip
+        if weak:
+            raise ValueError(
+                f"{', '.join(weak)}: a development or placeholder secret; set a real one"
+                " (LDL_ENVIRONMENT=production)"
+            )
         return self
 
     def require_database_url(self) -> str:
@@ -121,6 +147,7 @@ def load_settings(**overrides: object) -> Settings:
         problems = []
         for error in exc.errors():
             field = ".".join(str(part) for part in error["loc"])
-            name = f"LDL_{field.upper()}" if field else "settings"
-            problems.append(f"{name}: {error['msg'].removeprefix('Value error, ')}")
+            message = error["msg"].removeprefix("Value error, ")
+            # A check across settings names them in its message.
+            problems.append(f"LDL_{field.upper()}: {message}" if field else message)
         raise ConfigError("; ".join(problems)) from None
