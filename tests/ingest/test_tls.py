@@ -4,6 +4,7 @@ LDL_MQTT_CA_FILE, and refuses, in one line, a broker it cannot verify."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -15,12 +16,15 @@ import pytest
 
 from tests.conftest import PrivateMosquitto
 
-TLS_CONFIG = """listener {port} 127.0.0.1
-allow_anonymous true
-cafile {dir}/ca.crt
-certfile {dir}/server.crt
-keyfile {dir}/server.key
-"""
+TLS_DOC = Path(__file__).resolve().parents[2] / "deploy" / "mosquitto" / "TLS.md"
+
+
+def _documented_listener() -> str:
+    """deploy/mosquitto/TLS.md's listener block, moved to this test's port and directory."""
+    block = re.search(r"```conf\n(.*?)```", TLS_DOC.read_text(), re.S)
+    assert block, "TLS.md lost its listener block"
+    config = block.group(1).replace("/mosquitto/certs", "{dir}")
+    return "allow_anonymous true\n" + config.replace("listener 8883", "listener {port} 127.0.0.1")
 
 
 def _certificates(directory: Path) -> dict[str, str]:
@@ -66,7 +70,7 @@ def _certificates(directory: Path) -> dict[str, str]:
 def tls_broker(
     private_mosquitto: Callable[..., PrivateMosquitto], tmp_path: Path
 ) -> PrivateMosquitto:
-    return private_mosquitto(TLS_CONFIG, **_certificates(tmp_path))
+    return private_mosquitto(_documented_listener(), **_certificates(tmp_path))
 
 
 def _ingest(db_url: str, broker: PrivateMosquitto, **env: str) -> subprocess.Popen[str]:
@@ -102,6 +106,16 @@ def test_the_worker_subscribes_over_tls_with_the_configured_ca(
         worker.send_signal(signal.SIGTERM)
         worker.communicate(timeout=20)
     assert any("subscribed to ldl/v1/#" in line for line in seen), "".join(seen)
+
+
+def test_a_device_publishes_over_tls_as_the_doc_says(tls_broker: PrivateMosquitto) -> None:
+    ca_file = str(tls_broker.extra["ca.crt"])
+    publish = ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(tls_broker.port), "-q", "1",
+               "-t", "ldl/v1/bed-1/readings", "-m", "{}"]  # fmt: skip
+    verified = subprocess.run([*publish, "--cafile", ca_file], capture_output=True, timeout=20)
+    assert verified.returncode == 0, verified.stderr
+    plain = subprocess.run(publish, capture_output=True, timeout=20)  # no TLS: not accepted
+    assert plain.returncode != 0
 
 
 def test_a_broker_whose_certificate_cannot_be_verified_is_one_line(
