@@ -48,6 +48,7 @@ RECEIVE_MAXIMUM_FACTOR = 3  # one batch committing, one waiting for it, one fill
 ROWS_PER_MESSAGE_BATCH = 5  # a batch closes at batch size messages or 5 × batch size rows
 MQTT_MAX_RECEIVE = 65_535
 STOP_FLUSH_SECONDS = 10.0  # how long SIGTERM waits for the database to take the last batch
+STARTUP_SECONDS = 10.0  # `ldl ingest` gives up when the broker gives it no session in this time
 
 
 def receive_maximum(batch_size: int) -> int:
@@ -65,6 +66,7 @@ class IngestWorker:
         self._generation = 0  # bumped on every broker connection; acks never cross connections
         self._connected = threading.Event()
         self._refused: ReasonCode | None = None  # the broker's answer to a refused login
+        self._last_problem: str | None = None  # why the last connection ended
         self.registry = RegistryCache(settings.require_database_url())
         self._writer = BatchWriter(
             settings.require_database_url(), settings.ingest_session_expiry_seconds
@@ -82,12 +84,16 @@ class IngestWorker:
 
     # ---------------------------------------------------------------- lifecycle
     def start(
-        self, connect_timeout: float = 30, interrupted: threading.Event | None = None
+        self,
+        connect_timeout: float = 30,
+        interrupted: threading.Event | None = None,
+        require_session: bool = False,
     ) -> None:
         """Connect (a broker that cannot be reached is a ConfigError at once), then run.
 
         Waits up to `connect_timeout` for the subscription, or until `interrupted` is set; a
-        broker that refuses the login is a ConfigError naming LDL_MQTT_URL.
+        broker that refuses the login is a ConfigError naming LDL_MQTT_URL, and so, with
+        `require_session`, is one that gives no session within the time.
         """
         url = urlsplit(self.settings.require_mqtt_url())
         host, port = (
@@ -116,10 +122,19 @@ class IngestWorker:
                     f"LDL_MQTT_URL: the broker at {host}:{port} refused the connection:"
                     f" {self._refused}"
                 )
-            if (interrupted is not None and interrupted.is_set()) or time.monotonic() > deadline:
+            if interrupted is not None and interrupted.is_set():
+                return
+            if time.monotonic() > deadline:
                 break
-        if not self._connected.is_set():
-            log.warning("not subscribed yet; paho keeps trying in the background")
+        if self._connected.is_set():
+            return
+        if require_session:
+            self.stop()
+            raise ConfigError(
+                f"LDL_MQTT_URL: no MQTT session with {host}:{port} within {connect_timeout:.0f} s"
+                f" (last: {self._last_problem or 'no answer'})"
+            )
+        log.warning("not subscribed yet; paho keeps trying in the background")
 
     def stop(self) -> None:
         """Flush the current batch, ack what is committed, disconnect (the session stays)."""
@@ -199,6 +214,7 @@ class IngestWorker:
         # Whatever was not acked is redelivered on the next connection; never ack it across.
         self._generation += 1
         self._connected.clear()
+        self._last_problem = str(reason)
         if not self._stopping.is_set():
             log.warning("lost the broker: %s; reconnecting", reason)
 
@@ -336,7 +352,7 @@ def run_worker(settings: Settings) -> None:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     worker = IngestWorker(settings)
-    worker.start(interrupted=stop)
+    worker.start(connect_timeout=STARTUP_SECONDS, interrupted=stop, require_session=True)
     log.info("ingest worker %s on %s", settings.ingest_client_id, worker.subscription)
     stop.wait()
     worker.stop()

@@ -104,7 +104,11 @@ def test_the_worker_subscribes_over_tls_with_the_configured_ca(
                 break
     finally:
         worker.send_signal(signal.SIGTERM)
-        worker.communicate(timeout=20)
+        try:
+            worker.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.communicate()
     assert any("subscribed to ldl/v1/#" in line for line in seen), "".join(seen)
 
 
@@ -122,7 +126,10 @@ def test_a_broker_whose_certificate_cannot_be_verified_is_one_line(
     db_url: str, tls_broker: PrivateMosquitto
 ) -> None:
     worker = _ingest(db_url, tls_broker)  # the system's CAs do not know the test CA
-    _, err = worker.communicate(timeout=30)
+    try:
+        _, err = worker.communicate(timeout=30)
+    finally:
+        worker.kill()  # a no-op once it has exited
     assert worker.returncode == 2
     assert err.startswith(f"ldl: LDL_MQTT_URL: cannot connect to 127.0.0.1:{tls_broker.port}: ")
     assert "CERTIFICATE_VERIFY_FAILED" in err and "Traceback" not in err

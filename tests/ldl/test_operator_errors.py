@@ -28,7 +28,12 @@ def _ldl(*args: str, **env: str) -> subprocess.Popen[str]:
 
 def _finish(process: subprocess.Popen[str], timeout: float) -> tuple[int, str, str, float]:
     started = time.monotonic()
-    out, err = process.communicate(timeout=timeout)
+    try:
+        out, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()  # never leave a worker behind
+        process.communicate()
+        raise
     return process.returncode, out, err, time.monotonic() - started
 
 
@@ -59,6 +64,18 @@ def test_ingest_names_the_setting_when_the_broker_refuses_the_login(
     assert code == 2
     assert "LDL_MQTT_URL" in err and f"127.0.0.1:{broker.port} refused" in err, err
     assert "Traceback" not in err and took < 10
+
+
+def test_ingest_gives_up_in_one_line_on_an_address_that_never_speaks_mqtt(db_url: str) -> None:
+    with socket.create_server(
+        ("127.0.0.1", 0)
+    ) as silent:  # takes the TCP connection, never answers
+        port = silent.getsockname()[1]
+        worker = _ldl("ingest", LDL_DATABASE_URL=db_url, LDL_MQTT_URL=f"mqtt://127.0.0.1:{port}")
+        code, _, err, took = _finish(worker, timeout=40)
+    assert code == 2
+    assert f"LDL_MQTT_URL: no MQTT session with 127.0.0.1:{port} within 10 s" in err, err
+    assert "Traceback" not in err and took < 20
 
 
 def test_ingest_without_a_database_url_is_one_line() -> None:
