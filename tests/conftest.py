@@ -98,6 +98,15 @@ def template_db(pg_admin_url: str) -> Iterator[str]:
     drop_database(pg_admin_url, name)
     url = create_database(pg_admin_url, name)
     apply_migrations(url)
+    # Nobody may connect to the template any more: TimescaleDB's job scheduler would, and
+    # CREATE DATABASE ... TEMPLATE fails while anyone is connected ("being accessed").
+    with _admin(pg_admin_url) as admin:
+        admin.execute(
+            sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS false").format(sql.Identifier(name))
+        )
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
+        )
     yield name
     drop_database(pg_admin_url, name)
 
