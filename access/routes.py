@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Path, Query, status
 from pydantic import AwareDatetime
 
 from access import repository, service
 from access.deps import Coordinator
 from access.schemas import ApiKey, ApiKeyCreate, ApiKeyCreated, AuditEntry
 from infra.http import Conn, Page, Paging
+from infra.types import Id, Text
 
 router = APIRouter(tags=["access"])
 
@@ -26,7 +27,7 @@ def list_api_keys(conn: Conn, who: Coordinator) -> list[ApiKey]:
 
 
 @router.delete("/api-keys/{key_id}", response_model=ApiKey)
-def revoke_api_key(key_id: int, conn: Conn, who: Coordinator) -> ApiKey:
+def revoke_api_key(key_id: Annotated[Id, Path()], conn: Conn, who: Coordinator) -> ApiKey:
     return service.revoke_key(conn, who, key_id)
 
 
@@ -35,9 +36,9 @@ def read_audit_log(
     conn: Conn,
     who: Coordinator,
     paging: Paging,
-    entity: Annotated[str | None, Query(examples=["consent"])] = None,
-    entity_id: str | None = None,
-    action: Annotated[str | None, Query(examples=["consent.withdraw"])] = None,
+    entity: Annotated[Text | None, Query(examples=["consent"])] = None,
+    entity_id: Annotated[Text | None, Query()] = None,
+    action: Annotated[Text | None, Query(examples=["consent.withdraw"])] = None,
     since: AwareDatetime | None = None,
     until: AwareDatetime | None = None,
 ) -> Page[AuditEntry]:

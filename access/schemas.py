@@ -7,6 +7,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from infra.types import Id, Text
+
 
 class Role(StrEnum):
     COORDINATOR = "coordinator"
@@ -39,9 +41,9 @@ class ApiKeyCreate(BaseModel):
         },
     )
 
-    name: str = Field(min_length=1, max_length=100)
+    name: Annotated[Text, StringConstraints(min_length=1, max_length=100)]
     role: Role
-    company_id: int | None = Field(None, description="required for, and only for, role=company")
+    company_id: Id | None = Field(None, description="required for, and only for, role=company")
 
     @model_validator(mode="after")
     def _company_iff_company_role(self) -> ApiKeyCreate:

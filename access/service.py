@@ -67,9 +67,14 @@ def revoke_key(conn: psycopg.Connection, actor: Principal, key_id: int) -> ApiKe
     return revoked
 
 
-def authenticate(conn: psycopg.Connection, token: str | None) -> Principal:
+def require_token(token: str | None) -> str:
     if not token:
         raise Unauthorized("send an API key as 'Authorization: Bearer <key>'")
+    return token
+
+
+def authenticate(conn: psycopg.Connection, token: str | None) -> Principal:
+    token = require_token(token)
     key = repository.active_key_by_hash(conn, hash_key(token))
     if key is None:
         raise Unauthorized("the API key is unknown or revoked")

@@ -7,8 +7,11 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.responses import HTMLResponse
+from fastapi_offline import FastAPIOffline
 
 from access.routes import router as access_router
+from api.admission import AdmissionMiddleware
 from api.errors import install_error_handlers
 from devices.routes import router as devices_router
 from infra.db import create_pool
@@ -19,6 +22,8 @@ from trials.assessment_routes import router as assessment_router
 from trials.evaluation_routes import router as evaluation_router
 from trials.routes import router as trials_router
 from web import create_web_app
+
+WEB_APP = "/app"  # the web app for people: sessions and CSRF tokens, not API keys
 
 API_DESCRIPTION = """
 Trial tracking for Living Design Labs: companies, care homes, trials, pseudonymised participants
@@ -52,6 +57,23 @@ def _document_errors_as_json(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+ROOT_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Living Design Lab tracker</title></head>
+<body>
+<h1>Living Design Lab tracker</h1>
+<p>Trial tracking for Living Design Labs: care homes, trials, consent, devices and the evidence
+of time saved. This is its HTTP API; every request needs an API key
+(<code>Authorization: Bearer ldl_…</code>).</p>
+<ul>
+<li><a href="app/">/app</a>: the web app for lab coordinators, companies and evaluators (sign in)</li>
+<li><a href="docs">/docs</a>: the API, interactive (<a href="redoc">/redoc</a> to read)</li>
+<li><a href="openapi.json">/openapi.json</a>: its OpenAPI description</li>
+<li><a href="health">/health</a>: is the service up</li>
+</ul>
+</body></html>
+"""
+
+
 def create_app(settings: Settings) -> FastAPI:
     database_url = settings.require_database_url()
 
@@ -67,16 +89,26 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             pool.close()
 
-    app = FastAPI(
+    # Care-home networks are often closed: the docs' scripts come from the package, not a CDN.
+    app = FastAPIOffline(
         title="Living Design Lab tracker",
         version="1.0.0",
         description=API_DESCRIPTION,
         lifespan=lifespan,
         responses=ERROR_RESPONSES,
+        static_url="/docs-assets",
+        swagger_ui_parameters={"validatorUrl": None},  # the validator badge calls out
     )
     app.state.settings = settings
     install_error_handlers(app)
     _document_errors_as_json(app)
+    app.add_middleware(
+        AdmissionMiddleware, max_body_bytes=settings.api_max_body_bytes, own_auth_prefix=WEB_APP
+    )
+
+    @app.get("/", include_in_schema=False)
+    def root() -> HTMLResponse:
+        return HTMLResponse(ROOT_PAGE)
 
     @app.get("/health", tags=["meta"])
     def health(conn: Conn) -> dict[str, str]:
@@ -89,5 +121,5 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(ingest_router)
     app.include_router(evaluation_router)
     app.include_router(assessment_router)
-    app.mount("/app", create_web_app(app.state))  # the web app for people, with its static files
+    app.mount(WEB_APP, create_web_app(app.state))  # the web app for people, with its static files
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -11,6 +12,37 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from infra.errors import LdlError
 
+log = logging.getLogger(__name__)
+HTTP_ERROR_NAMES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+}
+
+
+def error_response(
+    status_code: int,
+    error: str,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    if status_code == 401:
+        headers = {"WWW-Authenticate": "Bearer", **(headers or {})}
+    return JSONResponse(
+        {"error": error, "detail": detail, **extra}, status_code=status_code, headers=headers
+    )
+
+
+def ldl_error_response(exc: LdlError) -> JSONResponse:
+    return error_response(exc.status_code, exc.error, exc.detail, **exc.extra)
+
+
+def http_error_response(exc: StarletteHTTPException) -> JSONResponse:
+    error = HTTP_ERROR_NAMES.get(exc.status_code, "http_error")
+    return error_response(exc.status_code, error, str(exc.detail), getattr(exc, "headers", None))
+
 
 def _field_path(loc: tuple[Any, ...]) -> str:
     return ".".join(str(part) for part in loc)
@@ -19,12 +51,7 @@ def _field_path(loc: tuple[Any, ...]) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(LdlError)
     def domain_error(request: Request, exc: LdlError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
-        return JSONResponse(
-            {"error": exc.error, "detail": exc.detail, **exc.extra},
-            status_code=exc.status_code,
-            headers=headers,
-        )
+        return ldl_error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -33,20 +60,16 @@ def install_error_handlers(app: FastAPI) -> None:
             {"field": _field_path(error["loc"]), "message": error["msg"], "type": error["type"]}
             for error in exc.errors()
         ]
-        return JSONResponse(
-            {
-                "error": "validation",
-                "detail": f"{len(problems)} invalid field(s)",
-                "problems": problems,
-            },
-            status_code=422,
+        return error_response(
+            422, "validation", f"{len(problems)} invalid field(s)", problems=problems
         )
 
     @app.exception_handler(StarletteHTTPException)
     def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        error = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return JSONResponse(
-            {"error": error, "detail": exc.detail},
-            status_code=exc.status_code,
-            headers=getattr(exc, "headers", None),
-        )
+        return http_error_response(exc)
+
+    @app.exception_handler(Exception)
+    def unforeseen_error(request: Request, exc: Exception) -> JSONResponse:
+        # A bug, not bad input: still the error shape, and the traceback in the log.
+        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        return error_response(500, "internal", "an unexpected error occurred; it has been logged")

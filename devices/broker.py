@@ -174,17 +174,23 @@ def write_atomically(path: Path, text: str, mode: int = FILE_MODE) -> None:
         raise
 
 
-def signal_reload(pid_file: Path | None) -> bool:
-    """SIGHUP the broker named by its pid file; False (and a warning) when it cannot be found."""
+def signal_reload(pid_file: Path | None) -> str | None:
+    """SIGHUP the broker named by its pid file; None when signalled, else why it was not."""
     if pid_file is None:
-        return False
+        return "LDL_MOSQUITTO_PID_FILE is not set"
     try:
         pid = int(pid_file.read_text().strip())
         os.kill(pid, signal.SIGHUP)
-    except (OSError, ValueError) as exc:
-        log.warning("could not signal Mosquitto via %s (%s); it reloads on restart", pid_file, exc)
-        return False
-    return True
+    except FileNotFoundError:
+        problem = f"LDL_MOSQUITTO_PID_FILE {pid_file} does not exist (is Mosquitto running?)"
+    except ValueError:
+        problem = f"LDL_MOSQUITTO_PID_FILE {pid_file} holds no process id"
+    except OSError as exc:
+        problem = f"cannot signal the process in LDL_MOSQUITTO_PID_FILE {pid_file}: {exc}"
+    else:
+        return None
+    log.warning("could not reload Mosquitto: %s; it rereads the files on restart", problem)
+    return problem
 
 
 # -------------------------------------------------------------- regeneration
@@ -193,7 +199,11 @@ class BrokerSync:
     accounts: int
     password_file: Path
     acl_file: Path
-    reloaded: bool
+    not_reloaded_because: str | None  # None: Mosquitto was signalled to reread the files
+
+    @property
+    def reloaded(self) -> bool:
+        return self.not_reloaded_because is None
 
 
 def configured_paths(settings: Settings) -> tuple[Path, Path] | None:
@@ -225,8 +235,8 @@ def regenerate(conn: psycopg.Connection, settings: Settings) -> BrokerSync | Non
         accounts.insert(0, ingest)
     write_atomically(password_file, render_password_file(accounts))
     write_atomically(acl_file, render_acl_file(accounts))
-    reloaded = signal_reload(settings.mosquitto_pid_file)
-    return BrokerSync(len(accounts), password_file, acl_file, reloaded)
+    not_reloaded_because = signal_reload(settings.mosquitto_pid_file)
+    return BrokerSync(len(accounts), password_file, acl_file, not_reloaded_because)
 
 
 def sync_broker(settings: Settings) -> BrokerSync:

@@ -10,7 +10,7 @@ import logging
 from typing import Annotated, Any
 
 import psycopg
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Depends, Path, Query, Request, status
 from pydantic import AwareDatetime
 
 from access.deps import Coordinator, CurrentPrincipal
@@ -25,6 +25,7 @@ from devices.schemas import (
     DeviceCreate,
     DeviceCredentials,
     DeviceHealth,
+    DeviceId,
     DeviceKind,
     DeviceMoved,
     DeviceType,
@@ -33,9 +34,11 @@ from devices.schemas import (
 from infra.errors import LdlError, NotFound
 from infra.http import Conn, Page, Paging
 from infra.settings import Settings
+from infra.types import Id
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["devices"])
+DevicePath = Annotated[DeviceId, Path()]
 
 
 def _settings(request: Request) -> Settings:
@@ -93,8 +96,8 @@ def list_devices(
     who: CurrentPrincipal,
     paging: Paging,
     kind: DeviceKind | None = None,
-    gateway_id: str | None = None,
-    company_id: int | None = None,
+    gateway_id: Annotated[DeviceId | None, Query()] = None,
+    company_id: Annotated[Id | None, Query()] = None,
     include_revoked: bool = False,
 ) -> Page[Device]:
     """All devices; a company key sees the devices its company supplies."""
@@ -113,13 +116,13 @@ def list_devices(
 
 
 @router.get("/devices/{device_id}", response_model=Device)
-def get_device(device_id: str, conn: Conn, who: CurrentPrincipal) -> Device:
+def get_device(device_id: DevicePath, conn: Conn, who: CurrentPrincipal) -> Device:
     return service.visible_device(conn, who, device_id)
 
 
 @router.post("/devices/{device_id}/secret", response_model=DeviceCredentials)
 def rotate_device_secret(
-    device_id: str, conn: Conn, who: Coordinator, settings: AppSettings
+    device_id: DevicePath, conn: Conn, who: Coordinator, settings: AppSettings
 ) -> DeviceCredentials:
     """Issue a new secret (shown once); the old one stops working when the broker reloads."""
     rotated = service.rotate_secret(conn, who, device_id)
@@ -128,7 +131,9 @@ def rotate_device_secret(
 
 
 @router.post("/devices/{device_id}/revoke", response_model=Device)
-def revoke_device(device_id: str, conn: Conn, who: Coordinator, settings: AppSettings) -> Device:
+def revoke_device(
+    device_id: DevicePath, conn: Conn, who: Coordinator, settings: AppSettings
+) -> Device:
     """Withdraw the device's broker credentials; takes effect at once, without a broker restart."""
     revoked = service.revoke_device(conn, who, device_id)
     _commit_and_sync_broker(conn, settings)
@@ -137,7 +142,7 @@ def revoke_device(device_id: str, conn: Conn, who: Coordinator, settings: AppSet
 
 # ------------------------------------------------------------------- deployments
 @router.get("/devices/{device_id}/deployments", response_model=list[Deployment])
-def list_deployments(device_id: str, conn: Conn, who: CurrentPrincipal) -> list[Deployment]:
+def list_deployments(device_id: DevicePath, conn: Conn, who: CurrentPrincipal) -> list[Deployment]:
     service.visible_device(conn, who, device_id)
     return repository.list_deployments(conn, device_id)
 
@@ -148,7 +153,7 @@ def list_deployments(device_id: str, conn: Conn, who: CurrentPrincipal) -> list[
     response_model=Deployment,
 )
 def deploy_device(
-    device_id: str, body: DeploymentCreate, conn: Conn, who: Coordinator
+    device_id: DevicePath, body: DeploymentCreate, conn: Conn, who: Coordinator
 ) -> Deployment:
     """Place a device in a trial at a site/unit or with a participant; 409 if it overlaps."""
     return service.deploy(conn, who, device_id, body)
@@ -158,7 +163,7 @@ def deploy_device(
     "/devices/{device_id}/move", status_code=status.HTTP_201_CREATED, response_model=DeviceMoved
 )
 def move_device(
-    device_id: str, body: DeploymentCreate, conn: Conn, who: Coordinator
+    device_id: DevicePath, body: DeploymentCreate, conn: Conn, who: Coordinator
 ) -> DeviceMoved:
     """End the deployment that covers `valid_from` there and start this one, in one step."""
     return service.move(conn, who, device_id, body)
@@ -166,14 +171,14 @@ def move_device(
 
 @router.post("/deployments/{deployment_id}/end", response_model=Deployment)
 def end_deployment(
-    deployment_id: int, body: DeploymentEnd, conn: Conn, who: Coordinator
+    deployment_id: Annotated[Id, Path()], body: DeploymentEnd, conn: Conn, who: Coordinator
 ) -> Deployment:
     return service.end_deployment(conn, who, deployment_id, body.at)
 
 
 @router.get("/devices/{device_id}/placement", response_model=Placement)
 def device_placement(
-    device_id: str,
+    device_id: DevicePath,
     conn: Conn,
     who: CurrentPrincipal,
     at: Annotated[AwareDatetime, Query(description="the moment asked about")],
@@ -189,7 +194,7 @@ def device_placement(
 # ------------------------------------------------------------------------ health
 @router.get("/trials/{trial_id}/devices/health", response_model=Page[DeviceHealth])
 def trial_device_health(
-    trial_id: int, conn: Conn, who: CurrentPrincipal, paging: Paging
+    trial_id: Annotated[Id, Path()], conn: Conn, who: CurrentPrincipal, paging: Paging
 ) -> Page[DeviceHealth]:
     """Devices deployed in the trial now, offline first."""
     items, total = service.trial_health(
@@ -200,7 +205,7 @@ def trial_device_health(
 
 @router.get("/sites/{site_id}/devices/health", response_model=Page[DeviceHealth])
 def site_device_health(
-    site_id: int, conn: Conn, who: CurrentPrincipal, paging: Paging
+    site_id: Annotated[Id, Path()], conn: Conn, who: CurrentPrincipal, paging: Paging
 ) -> Page[DeviceHealth]:
     """Devices deployed at the site now, offline first; a company sees its own trials' only."""
     items, total = service.site_health(conn, who, site_id, limit=paging.limit, offset=paging.offset)

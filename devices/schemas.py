@@ -14,6 +14,8 @@ from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from infra.types import Id, Text
+
 DEVICE_ID_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
 
 DeviceId = Annotated[
@@ -47,13 +49,17 @@ class DeviceTypeCreate(BaseModel):
     )
 
     code: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,40}$")]
-    name: str = Field(min_length=1, max_length=100)
-    metrics: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] = []
-    event_types: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] = []
+    name: Annotated[Text, StringConstraints(min_length=1, max_length=100)]
+    metrics: Annotated[
+        list[Annotated[Text, StringConstraints(min_length=1, max_length=64)]], Field(max_length=100)
+    ] = []
+    event_types: Annotated[
+        list[Annotated[Text, StringConstraints(min_length=1, max_length=64)]], Field(max_length=100)
+    ] = []
     expected_interval: timedelta = Field(
         timedelta(minutes=5), description="how often it reports (ISO 8601 duration or seconds)"
     )
-    description: str = ""
+    description: Text = ""
 
     @model_validator(mode="after")
     def _positive_interval(self) -> DeviceTypeCreate:
@@ -99,11 +105,13 @@ class DeviceCreate(BaseModel):
 
     id: DeviceId
     kind: DeviceKind = DeviceKind.DEVICE
-    device_type: str = Field(description="a code from GET /device-types")
-    company_id: int = Field(description="the company that supplies the device")
+    device_type: Annotated[Text, StringConstraints(max_length=40)] = Field(
+        description="a code from GET /device-types"
+    )
+    company_id: Id = Field(description="the company that supplies the device")
     gateway_id: DeviceId | None = Field(None, description="the gateway it sits behind, if any")
-    serial: str | None = Field(None, max_length=100)
-    firmware: str | None = Field(None, max_length=100)
+    serial: Annotated[Text, StringConstraints(max_length=100)] | None = None
+    firmware: Annotated[Text, StringConstraints(max_length=100)] | None = None
 
     @model_validator(mode="after")
     def _only_devices_sit_behind_gateways(self) -> DeviceCreate:
@@ -152,15 +160,15 @@ class DeploymentCreate(BaseModel):
         },
     )
 
-    trial_id: int
-    site_id: int | None = Field(
+    trial_id: Id
+    site_id: Id | None = Field(
         None, description="required unless participant_id is given (then the participant's site)"
     )
-    unit_id: int | None = None
-    participant_id: int | None = None
+    unit_id: Id | None = None
+    participant_id: Id | None = None
     valid_from: AwareDatetime
     valid_until: AwareDatetime | None = Field(None, description="exclusive; null = open-ended")
-    note: str = ""
+    note: Text = ""
 
     @model_validator(mode="after")
     def _until_after_from(self) -> DeploymentCreate:

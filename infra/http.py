@@ -63,9 +63,11 @@ class ErrorBody(BaseModel):
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "the body cannot be read as text (not UTF-8)"},
     401: {"model": ErrorBody, "description": "missing, unknown or revoked API key"},
     403: {"model": ErrorBody, "description": "the key's role may not do this"},
     404: {"model": ErrorBody, "description": "not found (or not yours to see)"},
     409: {"model": ErrorBody, "description": "conflicts with the current state"},
+    413: {"model": ErrorBody, "description": "the body is larger than LDL_API_MAX_BODY_BYTES"},
     422: {"model": ErrorBody, "description": "invalid input; lists every problem at once"},
 }

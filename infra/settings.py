@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import platformdirs
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -12,7 +12,19 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from infra.errors import ConfigError
 
-PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "admin", "password"}
+PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "admin", "password", "postgres"}
+# Words that mark a secret as written for development or documentation, e.g. `ldl-dev-only`.
+PLACEHOLDER_MARKERS = ("dev-only", "changeme", "change-me", "placeholder", "example")
+
+
+def is_placeholder_secret(secret: str) -> bool:
+    lowered = secret.strip().lower()
+    return lowered in PLACEHOLDER_SECRETS or any(mark in lowered for mark in PLACEHOLDER_MARKERS)
+
+
+def _url_password(url: str | None) -> str | None:
+    password = urlsplit(url).password if url else None
+    return unquote(password) if password is not None else None
 
 
 def default_data_dir() -> Path:
@@ -28,9 +40,14 @@ class Settings(BaseSettings):
         None, description="PostgreSQL URL, e.g. postgresql://ldl@db:5432/ldl"
     )
     mqtt_url: str | None = Field(None, description="MQTT broker URL, e.g. mqtt://user:pw@host:1883")
+    # For mqtts:// URLs: the CA that signed the broker's certificate (default: the system's CAs).
+    mqtt_ca_file: Path | None = None
     mqtt_topic_prefix: str = "ldl/v1"
     api_host: str = "127.0.0.1"
     api_port: int = Field(8000, ge=1, le=65535)
+    # Larger request bodies are refused (413) before they are read; the largest real one is a
+    # trial with its plan, a few KiB.
+    api_max_body_bytes: int = Field(1024 * 1024, ge=1024)
     data_dir: Path = Field(default_factory=default_data_dir)
     db_pool_min: int = Field(1, ge=0)
     db_pool_max: int = Field(10, ge=1)
@@ -94,9 +111,23 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _no_placeholder_secrets_in_production(self) -> Settings:
-        placeholder = (self.grafana_admin_password or "") in PLACEHOLDER_SECRETS
-        if self.environment == "production" and self.grafana_url and placeholder:
-            raise ValueError("LDL_GRAFANA_ADMIN_PASSWORD is a placeholder; set a real one")
+        if self.environment != "production":
+            return self
+        secrets = {
+            "LDL_DATABASE_URL's password": _url_password(self.database_url),
+            "LDL_MQTT_URL's password": _url_password(self.mqtt_url),
+            "LDL_GRAFANA_COORDINATOR_DB_PASSWORD": self.grafana_coordinator_db_password,
+            # Grafana's admin password is needed (so checked even when empty) once Grafana is.
+            "LDL_GRAFANA_ADMIN_PASSWORD": self.grafana_admin_password
+            or ("" if self.grafana_url else None),
+        }
+        weak = [name for name, secret in secrets.items() if secret is not None
+                and is_placeholder_secret(secret)]  # fmt: skip
+        if weak:
+            raise ValueError(
+                f"{', '.join(weak)}: a development or placeholder secret; set a real one"
+                " (LDL_ENVIRONMENT=production)"
+            )
         return self
 
     def require_database_url(self) -> str:
@@ -120,6 +151,7 @@ def load_settings(**overrides: object) -> Settings:
         problems = []
         for error in exc.errors():
             field = ".".join(str(part) for part in error["loc"])
-            name = f"LDL_{field.upper()}" if field else "settings"
-            problems.append(f"{name}: {error['msg'].removeprefix('Value error, ')}")
+            message = error["msg"].removeprefix("Value error, ")
+            # A check across settings names them in its message.
+            problems.append(f"LDL_{field.upper()}: {message}" if field else message)
         raise ConfigError("; ".join(problems)) from None

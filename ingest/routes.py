@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
 from access.deps import AnyRole, Coordinator
 from infra.http import Conn, Page, Paging
+from infra.types import Id
 from ingest import repository, service
 from ingest.messages import DeadLetterReason
 from ingest.schemas import DataCompleteness, DeadLetterOut
@@ -16,7 +17,9 @@ router = APIRouter(tags=["ingest"])
 
 
 @router.get("/trials/{trial_id}/data-completeness", response_model=DataCompleteness)
-def trial_data_completeness(trial_id: int, conn: Conn, who: AnyRole) -> DataCompleteness:
+def trial_data_completeness(
+    trial_id: Annotated[Id, Path()], conn: Conn, who: AnyRole
+) -> DataCompleteness:
     """Sequence gaps, dead letters and consent drops of a trial's devices: missing data, as
     opposed to no activity. Companies see their own trials only."""
     return service.data_completeness(conn, who, trial_id)

@@ -32,6 +32,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from infra.errors import ConfigError
 from infra.settings import Settings
 from ingest import metrics
 from ingest.batch import Batch
@@ -47,6 +48,7 @@ RECEIVE_MAXIMUM_FACTOR = 3  # one batch committing, one waiting for it, one fill
 ROWS_PER_MESSAGE_BATCH = 5  # a batch closes at batch size messages or 5 × batch size rows
 MQTT_MAX_RECEIVE = 65_535
 STOP_FLUSH_SECONDS = 10.0  # how long SIGTERM waits for the database to take the last batch
+STARTUP_SECONDS = 10.0  # `ldl ingest` gives up when the broker gives it no session in this time
 
 
 def receive_maximum(batch_size: int) -> int:
@@ -63,6 +65,8 @@ class IngestWorker:
         self._stopping = threading.Event()
         self._generation = 0  # bumped on every broker connection; acks never cross connections
         self._connected = threading.Event()
+        self._refused: ReasonCode | None = None  # the broker's answer to a refused login
+        self._last_problem: str | None = None  # why the last connection ended
         self.registry = RegistryCache(settings.require_database_url())
         self._writer = BatchWriter(
             settings.require_database_url(), settings.ingest_session_expiry_seconds
@@ -79,25 +83,58 @@ class IngestWorker:
         self.committed_messages = 0
 
     # ---------------------------------------------------------------- lifecycle
-    def start(self, connect_timeout: float = 30) -> None:
+    def start(
+        self,
+        connect_timeout: float = 30,
+        interrupted: threading.Event | None = None,
+        require_session: bool = False,
+    ) -> None:
+        """Connect (a broker that cannot be reached is a ConfigError at once), then run.
+
+        Waits up to `connect_timeout` for the subscription, or until `interrupted` is set; a
+        broker that refuses the login is a ConfigError naming LDL_MQTT_URL, and so, with
+        `require_session`, is one that gives no session within the time.
+        """
+        url = urlsplit(self.settings.require_mqtt_url())
+        host, port = (
+            url.hostname or "127.0.0.1",
+            url.port or (8883 if url.scheme == "mqtts" else 1883),
+        )
+        properties = Properties(PacketTypes.CONNECT)
+        properties.SessionExpiryInterval = self.settings.ingest_session_expiry_seconds
+        properties.ReceiveMaximum = receive_maximum(self.settings.ingest_batch_size)
+        try:
+            # The first connection in the foreground, so a wrong address fails within the
+            # socket's timeout; paho's loop reconnects by itself after that.
+            self._client.connect(host, port, keepalive=30, clean_start=False, properties=properties)
+        except OSError as exc:  # refused, unreachable, unknown host, TLS handshake
+            raise ConfigError(f"LDL_MQTT_URL: cannot connect to {host}:{port}: {exc}") from None
         self._metrics_server = metrics.serve_metrics(self.settings.ingest_metrics_port)
         self.registry.start()
         self._committer_thread.start()
         self._router_thread.start()
-        url = urlsplit(self.settings.require_mqtt_url())
-        properties = Properties(PacketTypes.CONNECT)
-        properties.SessionExpiryInterval = self.settings.ingest_session_expiry_seconds
-        properties.ReceiveMaximum = receive_maximum(self.settings.ingest_batch_size)
-        self._client.connect_async(
-            url.hostname or "127.0.0.1",
-            url.port or (8883 if url.scheme == "mqtts" else 1883),
-            keepalive=30,
-            clean_start=False,
-            properties=properties,
-        )
         self._client.loop_start()
-        if not self._connected.wait(connect_timeout):
-            log.warning("no broker connection yet; paho keeps trying in the background")
+        deadline = time.monotonic() + connect_timeout
+        while not self._connected.wait(0.1):  # short waits: a signal handler runs between them
+            if self._refused is not None:
+                self.stop()
+                raise ConfigError(
+                    f"LDL_MQTT_URL: the broker at {host}:{port} refused the connection:"
+                    f" {self._refused}"
+                )
+            if interrupted is not None and interrupted.is_set():
+                return
+            if time.monotonic() > deadline:
+                break
+        if self._connected.is_set():
+            return
+        if require_session:
+            self.stop()
+            raise ConfigError(
+                f"LDL_MQTT_URL: no MQTT session with {host}:{port} within {connect_timeout:.0f} s"
+                f" (last: {self._last_problem or 'no answer'})"
+            )
+        log.warning("not subscribed yet; paho keeps trying in the background")
 
     def stop(self) -> None:
         """Flush the current batch, ack what is committed, disconnect (the session stays)."""
@@ -123,7 +160,8 @@ class IngestWorker:
         if url.username:
             client.username_pw_set(unquote(url.username), unquote(url.password or ""))
         if url.scheme == "mqtts":
-            client.tls_set()
+            ca_file = self.settings.mqtt_ca_file
+            client.tls_set(ca_certs=str(ca_file) if ca_file else None)
         # Quick first retries: Mosquitto 2.0 routes nothing to a restored shared subscription
         # until its member is back (paho's int hint is narrower than what it accepts).
         client.reconnect_delay_set(min_delay=0.1, max_delay=5)  # type: ignore[arg-type]
@@ -143,6 +181,7 @@ class IngestWorker:
     ) -> None:
         if reason.is_failure:
             log.error("broker refused the connection: %s", reason)
+            self._refused = reason
             return
         self._generation += 1
         client.subscribe(self.subscription, qos=1)
@@ -175,6 +214,7 @@ class IngestWorker:
         # Whatever was not acked is redelivered on the next connection; never ack it across.
         self._generation += 1
         self._connected.clear()
+        self._last_problem = str(reason)
         if not self._stopping.is_set():
             log.warning("lost the broker: %s; reconnecting", reason)
 
@@ -312,7 +352,7 @@ def run_worker(settings: Settings) -> None:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     worker = IngestWorker(settings)
-    worker.start()
+    worker.start(connect_timeout=STARTUP_SECONDS, interrupted=stop, require_session=True)
     log.info("ingest worker %s on %s", settings.ingest_client_id, worker.subscription)
     stop.wait()
     worker.stop()

@@ -71,10 +71,13 @@ def ingest() -> None:
     """Run the MQTT ingest worker: validate, gate, store telemetry."""
     import threading
 
+    from infra.db import connect
     from ingest.worker import run_worker
     from trials.rollup_scheduler import run_rollup_scheduler
 
     settings = _settings()
+    settings.require_mqtt_url()
+    connect(settings.require_database_url()).close()  # one line, not a thread's traceback
     # The rollups and retention are kept fresh beside the worker that feeds them.
     stop = threading.Event()
     rollups = threading.Thread(
@@ -205,7 +208,9 @@ def broker_sync() -> None:
     from devices.broker import sync_broker
 
     result = sync_broker(_settings())
-    reloaded = "broker reloaded" if result.reloaded else "not signalled (no LDL_MOSQUITTO_PID_FILE)"
+    reloaded = (
+        "broker reloaded" if result.reloaded else f"not reloaded: {result.not_reloaded_because}"
+    )
     typer.echo(
         f"{result.accounts} accounts -> {result.password_file}, {result.acl_file}; {reloaded}"
     )

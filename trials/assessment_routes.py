@@ -8,12 +8,13 @@ from fastapi import APIRouter, Path, Response, status
 
 from access.deps import Coordinator, CurrentPrincipal
 from infra.http import Conn
+from infra.types import Id
 from trials import assessment_service as service
 from trials import evaluation_service
 from trials.assessment_service import SurveySummary
 from trials.evaluation_service import CriteriaAnswer
+from trials.routes import TrialId
 from trials.schemas import (
-    MAX_ID,
     SuccessCriterion,
     SuccessCriterionCreate,
     SuccessCriterionUpdate,
@@ -22,8 +23,7 @@ from trials.schemas import (
 )
 
 router = APIRouter(tags=["assessment"])
-TrialId = Annotated[int, Path(ge=1, le=MAX_ID)]
-CriterionId = Annotated[int, Path(ge=1, le=MAX_ID)]
+CriterionId = Annotated[Id, Path()]
 
 
 @router.get("/trials/{trial_id}/success-criteria")

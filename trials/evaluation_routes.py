@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query
+from fastapi import APIRouter, Header, Query
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from pydantic import AwareDatetime
 
@@ -18,9 +18,9 @@ from trials.evaluation_repository import ExportKind, Granularity, Level
 from trials.evaluation_service import PortfolioItem, UsagePage
 from trials.export import export_csv
 from trials.report_html import render_html, render_pdf
+from trials.routes import TrialId
 
 router = APIRouter(tags=["evaluation"])
-TrialId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
 @router.get("/trials/{trial_id}/usage", response_model=UsagePage)

@@ -12,11 +12,11 @@ from fastapi import APIRouter, Path, Query, status
 
 from access.deps import AnyRole, Coordinator, CoordinatorOrEvaluator
 from infra.http import Conn, Page, Paging
+from infra.types import Id
 from trials import service
 from trials.consent import Scope
 from trials.lifecycle import TrialStatus
 from trials.schemas import (
-    MAX_ID,
     Activity,
     ActivityCreate,
     Company,
@@ -48,10 +48,10 @@ from trials.schemas import (
 router = APIRouter()
 CREATED = status.HTTP_201_CREATED
 
-SiteId = Annotated[int, Path(ge=1, le=MAX_ID)]
-TrialId = Annotated[int, Path(ge=1, le=MAX_ID)]
-ParticipantId = Annotated[int, Path(ge=1, le=MAX_ID)]
-IdFilter = Annotated[int | None, Query(ge=1, le=MAX_ID)]
+SiteId = Annotated[Id, Path()]
+TrialId = Annotated[Id, Path()]
+ParticipantId = Annotated[Id, Path()]
+IdFilter = Annotated[Id | None, Query()]
 
 
 # ------------------------------------------------------------------------------ registry

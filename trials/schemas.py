@@ -14,24 +14,15 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    StringConstraints,
     field_validator,
     model_validator,
 )
 
+from infra.types import Id, Name, Text
 from trials.consent import Scope
 from trials.lifecycle import TrialStatus
 from trials.pseudonyms import problem_with
 from trials.surveys import unknown_questions
-
-MAX_ID = 2**63 - 1  # bigint: larger ids cannot exist, so they are refused before SQL sees them
-
-
-def _no_nul(value: str) -> str:
-    # PostgreSQL text cannot hold NUL; refuse it as input rather than fail at the database.
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    return value
 
 
 def _plausible_year(value: datetime) -> datetime:
@@ -41,13 +32,6 @@ def _plausible_year(value: datetime) -> datetime:
     return value
 
 
-Id = Annotated[int, Field(ge=1, le=MAX_ID)]
-Name = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
-    AfterValidator(_no_nul),
-]
-LongText = Annotated[str, StringConstraints(max_length=10_000), AfterValidator(_no_nul)]
 Instant = Annotated[AwareDatetime, AfterValidator(_plausible_year)]
 Money = Annotated[Decimal, Field(ge=0, le=Decimal("999999999999.99"), decimal_places=2)]
 Email = Annotated[str, Field(pattern=r"^[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00]+$", max_length=254)]
@@ -99,7 +83,7 @@ class SiteCreate(BaseModel):
 
     name: Name
     municipality: Name
-    address: LongText | None = None
+    address: Text | None = None
 
 
 class Site(BaseModel):
@@ -163,7 +147,7 @@ class TrialPlan(BaseModel):
 
     title: Name
     product: Name
-    need: LongText = Field("", description="behovsafklaring: the need the trial answers")
+    need: Text = Field("", description="behovsafklaring: the need the trial answers")
     collaboration_form: CollaborationForm
     site_ids: IdList = Field(default_factory=list, description="care homes taking part")
     unit_ids: IdList = Field(default_factory=list, description="units, each of one of the sites")
@@ -171,7 +155,7 @@ class TrialPlan(BaseModel):
     baseline_until: Instant | None = None
     trial_from: Instant | None = None
     trial_until: Instant | None = None
-    success_criteria: LongText = ""
+    success_criteria: Text = ""
     staff_hourly_cost: Money | None = Field(None, description="for valuing time saved")
     currency: Currency = "DKK"
 
@@ -202,7 +186,7 @@ class TrialUpdate(BaseModel):
 
     title: Name | None = None
     product: Name | None = None
-    need: LongText | None = None
+    need: Text | None = None
     collaboration_form: CollaborationForm | None = None
     site_ids: IdList | None = None
     unit_ids: IdList | None = None
@@ -210,7 +194,7 @@ class TrialUpdate(BaseModel):
     baseline_until: Instant | None = None
     trial_from: Instant | None = None
     trial_until: Instant | None = None
-    success_criteria: LongText | None = None
+    success_criteria: Text | None = None
     staff_hourly_cost: Money | None = None
     currency: Currency | None = None
 
@@ -257,7 +241,7 @@ class TransitionRequest(BaseModel):
 
     to: TrialStatus
     decision: Decision | None = Field(None, description="required when concluding")
-    rationale: LongText | None = Field(None, description="required when concluding or stopping")
+    rationale: Text | None = Field(None, description="required when concluding or stopping")
 
     @model_validator(mode="after")
     def _decision_only_where_it_belongs(self) -> TransitionRequest:
@@ -299,7 +283,7 @@ class CostCreate(BaseModel):
     category: CostCategory
     amount: Money
     recurring: bool = Field(False, description="per year when true, one-off otherwise")
-    description: LongText = ""
+    description: Text = ""
 
 
 class Cost(BaseModel):
@@ -432,7 +416,7 @@ class ActivityCreate(BaseModel):
     )
 
     name: Name
-    description: LongText = ""
+    description: Text = ""
     event_type: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] | None = Field(
         None, description="the device event type that counts one occurrence with the technology"
     )
@@ -471,7 +455,7 @@ class ObservationCreate(BaseModel):
     observed_at: Instant
     site_id: Id | None = None
     unit_id: Id | None = None
-    note: LongText = ""
+    note: Text = ""
 
 
 class Observation(BaseModel):
@@ -531,7 +515,7 @@ class SuccessCriterionCreate(BaseModel):
     comparison: Comparison = Comparison.AT_LEAST
     target: Target
     activity_id: Id | None = Field(None, description="for time_saved_pct and occurrences_per_day")
-    description: LongText = ""
+    description: Text = ""
 
     @model_validator(mode="after")
     def _activity_iff_per_activity(self) -> SuccessCriterionCreate:
@@ -550,7 +534,7 @@ class SuccessCriterionUpdate(BaseModel):
     comparison: Comparison | None = None
     target: Target | None = None
     activity_id: Id | None = None
-    description: LongText | None = None
+    description: Text | None = None
 
     @model_validator(mode="after")
     def _required_fields_not_null(self) -> SuccessCriterionUpdate:

@@ -2,32 +2,74 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
 import yaml
 
-from infra.settings import Settings
+from infra.settings import Settings, load_settings
 from ldl.cli import app
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
 
 
-def compose_config() -> dict:
+SECRETS = {
+    "LDL_DB_PASSWORD": "db-7f3a9c",
+    "LDL_INGEST_MQTT_PASSWORD": "mqtt-51be0d",
+    "GRAFANA_ADMIN_PASSWORD": "grafana-c2e871",
+    "LDL_GRAFANA_COORDINATOR_DB_PASSWORD": "coord-94d1aa",
+}
+
+
+def render_compose(**secrets: str) -> subprocess.CompletedProcess[str]:
+    """`docker-compose config` with exactly these secrets in the environment (and no .env)."""
     if not shutil.which("docker-compose"):
         pytest.skip("docker-compose is not installed (.ci/run installs it)")
-    result = subprocess.run(
-        ["docker-compose", "-f", str(COMPOSE), "config"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=60,
-    )
+    env = {k: v for k, v in os.environ.items() if k not in SECRETS}
+    with tempfile.NamedTemporaryFile("w", suffix=".env") as no_env_file:
+        return subprocess.run(
+            ["docker-compose", "-f", str(COMPOSE), "--env-file", no_env_file.name, "config"],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env={**env, **secrets},
+            timeout=60,
+        )
+
+
+def compose_config() -> dict:
+    result = render_compose(**SECRETS)
     assert result.returncode == 0, result.stderr
     return yaml.safe_load(result.stdout)
+
+
+@pytest.mark.parametrize("unset", sorted(SECRETS))
+def test_the_compose_file_refuses_to_render_without_each_secret(unset: str) -> None:
+    result = render_compose(**{k: v for k, v in SECRETS.items() if k != unset})
+    assert result.returncode != 0
+    assert unset in result.stderr
+
+
+def test_the_rendered_stack_carries_the_exported_secrets_and_no_default() -> None:
+    rendered = render_compose(**SECRETS).stdout
+    for secret in SECRETS.values():
+        assert secret in rendered
+    assert "dev-only" not in rendered and "dev-only" not in COMPOSE.read_text()
+
+
+def test_every_app_service_accepts_its_settings_in_production() -> None:
+    for name, service in compose_config()["services"].items():
+        if service.get("image") != "ldl-tracker:latest":
+            continue
+        env = {k.removeprefix("LDL_").lower(): v for k, v in service["environment"].items()
+               if k.startswith("LDL_")}  # fmt: skip
+        assert env["environment"] == "production", name
+        load_settings(**env)  # a placeholder secret would be a ConfigError
 
 
 def ldl_commands() -> set[str]:
