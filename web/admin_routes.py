@@ -13,6 +13,7 @@ from access import repository as access_repository
 from access import service as access
 from access.schemas import ApiKeyCreate, Role, UserCreate
 from infra.http import Conn, PageParams
+from infra.types import Id
 from ingest import repository as ingest_repository
 from trials import service as trials
 from web.deps import CheckedForm, CoordinatorOnly, SignedIn
@@ -69,7 +70,7 @@ def create_api_key(
 
 @router.post("/api-keys/{key_id}/revoke")
 def revoke_api_key(
-    request: Request, ui: SignedIn, who: CoordinatorOnly, conn: Conn, form: CheckedForm, key_id: int
+    request: Request, ui: SignedIn, who: CoordinatorOnly, conn: Conn, form: CheckedForm, key_id: Id
 ) -> Response:
     access.revoke_key(conn, who, key_id)
     return RedirectResponse("/app/api-keys", status_code=303)
@@ -151,7 +152,7 @@ def disable_user(
     who: CoordinatorOnly,
     conn: Conn,
     form: CheckedForm,
-    user_id: int,
+    user_id: Id,
 ) -> Response:
     accounts.disable_user(conn, who, user_id)
     return RedirectResponse("/app/users", status_code=303)

@@ -9,6 +9,7 @@ from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from pydantic import ValidationError
 
 from infra.http import Conn, PageParams
+from infra.types import Id
 from trials import service as trials
 from trials.evaluation_repository import ExportKind
 from trials.export import export_csv
@@ -23,7 +24,7 @@ SESSION_ROWS = 8  # durations one observer typically notes in a session
 
 
 def _time_motion_page(
-    request: Request, ui: SignedIn, conn: Conn, who: Any, trial_id: int, *,
+    request: Request, ui: SignedIn, conn: Conn, who: Any, trial_id: Id, *,
     status_code: int = 200, errors: FormErrors | None = None, values: dict[str, Any] | None = None,
 ) -> Response:  # fmt: skip
     trial = trials.get_trial_for(conn, who, trial_id)
@@ -47,7 +48,7 @@ def _time_motion_page(
 
 @router.get("/trials/{trial_id}/time-motion")
 def time_motion(
-    request: Request, ui: SignedIn, who: StaffOnly, conn: Conn, trial_id: int
+    request: Request, ui: SignedIn, who: StaffOnly, conn: Conn, trial_id: Id
 ) -> Response:
     return _time_motion_page(request, ui, conn, who, trial_id)
 
@@ -59,7 +60,7 @@ def add_activity(
     who: CoordinatorOnly,
     conn: Conn,
     form: CheckedForm,
-    trial_id: int,
+    trial_id: Id,
 ) -> Response:
     values = fields(form)
     activity, errors = validate(ActivityCreate, values)
@@ -80,7 +81,7 @@ def record_session(
     who: CoordinatorOnly,
     conn: Conn,
     form: CheckedForm,
-    trial_id: int,
+    trial_id: Id,
 ) -> Response:
     """One observation session: shared activity, phase, place, observer; a duration per row."""
     values = fields(form, lists=("duration_minutes",), instants=("observed_at",))
@@ -116,7 +117,7 @@ def record_session(
 
 
 @router.get("/trials/{trial_id}/exports/{kind}.csv")
-def export(who: StaffOnly, conn: Conn, trial_id: int, kind: ExportKind) -> StreamingResponse:
+def export(who: StaffOnly, conn: Conn, trial_id: Id, kind: ExportKind) -> StreamingResponse:
     """The evaluator's pseudonymised CSV, as in the API: consent-checked and audited."""
     result = export_csv(conn, who, trial_id, kind)
     conn.commit()  # the audit row is durable before any personal data leaves

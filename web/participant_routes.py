@@ -10,6 +10,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from access.schemas import Principal
 from infra.http import Conn
+from infra.types import Id
 from trials import service as trials
 from trials.consent import Scope
 from trials.schemas import (
@@ -34,7 +35,7 @@ def enrol(
     who: CoordinatorOnly,
     conn: Conn,
     form: CheckedForm,
-    trial_id: int,
+    trial_id: Id,
 ) -> Response:
     values = fields(form, instants=("enrolled_at",))
     enrolment, errors = validate(ParticipantCreate, values)
@@ -55,7 +56,7 @@ def _participant_page(
     ui: Ui,
     conn: Conn,
     who: Principal,
-    participant_id: int,
+    participant_id: Id,
     *,
     template: str = "participant.html",
     status_code: int = 200,
@@ -82,7 +83,7 @@ def _participant_page(
 
 @router.get("/participants/{participant_id}")
 def participant_page(
-    request: Request, ui: SignedIn, who: CoordinatorOnly, conn: Conn, participant_id: int
+    request: Request, ui: SignedIn, who: CoordinatorOnly, conn: Conn, participant_id: Id
 ) -> Response:
     return _participant_page(request, ui, conn, who, participant_id)
 
@@ -90,7 +91,7 @@ def participant_page(
 @router.post("/participants/{participant_id}/consents")
 def give_consent(
     request: Request, ui: SignedIn, who: CoordinatorOnly, conn: Conn, form: CheckedForm,
-    participant_id: int,
+    participant_id: Id,
 ) -> Response:  # fmt: skip
     values = fields(form, lists=("scopes",), instants=("valid_from",))
     if values.get("given_by") != GivenBy.PROXY:
@@ -110,7 +111,7 @@ def give_consent(
 @router.post("/participants/{participant_id}/withdrawal")
 def withdraw(
     request: Request, ui: SignedIn, who: CoordinatorOnly, conn: Conn, form: CheckedForm,
-    participant_id: int,
+    participant_id: Id,
 ) -> Response:  # fmt: skip
     """Keep: withdraw at once. Erase: first a page that says what goes, then the erase itself."""
     values = fields(form, instants=("at",), skip=("csrf_token", "confirmed"))

@@ -9,6 +9,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from access.schemas import Principal, Role
 from infra.http import Conn, PageParams
+from infra.types import Id
 from trials import evaluation_service
 from trials import service as trials
 from trials.schemas import CompanyCreate, SiteCreate, UnitCreate
@@ -82,9 +83,7 @@ def create_site(
     )
 
 
-def _site_page(
-    request: Request, ui: SignedIn, conn: Conn, site_id: int, **context: Any
-) -> Response:
+def _site_page(request: Request, ui: SignedIn, conn: Conn, site_id: Id, **context: Any) -> Response:
     site = trials.get_site(conn, site_id)
     units = trials.list_units(conn, site_id, ALL).items
     context.setdefault("errors", {})
@@ -93,7 +92,7 @@ def _site_page(
 
 
 @router.get("/sites/{site_id}")
-def site(request: Request, ui: SignedIn, who: StaffOnly, conn: Conn, site_id: int) -> Response:
+def site(request: Request, ui: SignedIn, who: StaffOnly, conn: Conn, site_id: Id) -> Response:
     return _site_page(request, ui, conn, site_id)
 
 
@@ -104,7 +103,7 @@ def add_unit(
     who: CoordinatorOnly,
     conn: Conn,
     form: CheckedForm,
-    site_id: int,
+    site_id: Id,
 ) -> Response:
     values = fields(form)
     request_model, errors = validate(UnitCreate, values)

@@ -12,6 +12,7 @@ from access.schemas import Principal, Role
 from devices import service as devices
 from infra.http import Conn, PageParams
 from infra.settings import Settings
+from infra.types import Id
 from ingest import service as ingest
 from trials import evaluation_service
 from trials import service as trials
@@ -112,7 +113,7 @@ def create_trial(
 
 @router.get("/trials/{trial_id}/plan")
 def edit_plan(
-    request: Request, ui: SignedIn, who: CoordinatorOnly, conn: Conn, trial_id: int
+    request: Request, ui: SignedIn, who: CoordinatorOnly, conn: Conn, trial_id: Id
 ) -> Response:
     trial = trials.get_trial_for(conn, who, trial_id)
     values = trial.model_dump()
@@ -128,7 +129,7 @@ def save_plan(
     who: CoordinatorOnly,
     conn: Conn,
     form: CheckedForm,
-    trial_id: int,
+    trial_id: Id,
 ) -> Response:
     """The whole plan is sent: a field left empty is cleared where it may be (periods, cost)."""
     trial = trials.get_trial_for(conn, who, trial_id)
@@ -152,7 +153,7 @@ def render_trial_page(
     ui: Ui,
     conn: Conn,
     who: Principal,
-    trial_id: int,
+    trial_id: Id,
     *,
     status_code: int = 200,
     errors: FormErrors | None = None,
@@ -200,12 +201,12 @@ def render_trial_page(
 
 
 @router.get("/trials/{trial_id}")
-def trial_page(request: Request, ui: SignedIn, who: Who, conn: Conn, trial_id: int) -> Response:
+def trial_page(request: Request, ui: SignedIn, who: Who, conn: Conn, trial_id: Id) -> Response:
     return render_trial_page(request, ui, conn, who, trial_id)
 
 
 @router.get("/trials/{trial_id}/data")
-def data_panel(request: Request, ui: SignedIn, who: Who, conn: Conn, trial_id: int) -> Response:
+def data_panel(request: Request, ui: SignedIn, who: Who, conn: Conn, trial_id: Id) -> Response:
     """The 'is data arriving' panel alone, which the trial page refreshes every few seconds."""
     trials.get_trial_for(conn, who, trial_id)
     staff = who.role != Role.COMPANY
@@ -227,7 +228,7 @@ def transition(
     who: CoordinatorOnly,
     conn: Conn,
     form: CheckedForm,
-    trial_id: int,
+    trial_id: Id,
 ) -> Response:
     values = fields(form)
     change, errors = validate(TransitionRequest, values)
@@ -248,7 +249,7 @@ def add_cost(
     who: CoordinatorOnly,
     conn: Conn,
     form: CheckedForm,
-    trial_id: int,
+    trial_id: Id,
 ) -> Response:
     values = fields(form, flags=("recurring",))
     cost, errors = validate(CostCreate, values)
@@ -263,14 +264,14 @@ def add_cost(
 
 
 @router.get("/trials/{trial_id}/report")
-def report_html(ui: SignedIn, who: Who, conn: Conn, trial_id: int) -> Response:
+def report_html(ui: SignedIn, who: Who, conn: Conn, trial_id: Id) -> Response:
     """The same report the API serves, in the reader's language (companies: their own trials)."""
     evidence = evaluation_service.evidence_for(conn, who, trial_id)
     return HTMLResponse(render_report_html(evidence, ui.locale))
 
 
 @router.get("/trials/{trial_id}/report.pdf")
-def report_pdf(ui: SignedIn, who: Who, conn: Conn, trial_id: int) -> Response:
+def report_pdf(ui: SignedIn, who: Who, conn: Conn, trial_id: Id) -> Response:
     pdf = render_report_pdf(evaluation_service.evidence_for(conn, who, trial_id), ui.locale)
     return Response(
         pdf,
