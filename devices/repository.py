@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import psycopg
 from psycopg import sql
-from psycopg.rows import class_row
 
 from devices.placement import Placement
 from devices.schemas import (
@@ -25,6 +24,7 @@ from devices.schemas import (
     DeviceType,
     DeviceTypeCreate,
 )
+from infra.db import fetch_all, fetch_one
 from infra.errors import Conflict, Invalid
 
 if TYPE_CHECKING:
@@ -40,22 +40,6 @@ DEPLOYMENT_COLUMNS = sql.SQL(
     " created_at"
 )
 TYPE_COLUMNS = sql.SQL("code, name, metrics, event_types, expected_interval, description")
-
-
-def _one(
-    conn: psycopg.Connection, model: type[T], query: sql.SQL | sql.Composed, params: Any
-) -> T | None:
-    with conn.cursor(row_factory=class_row(model)) as cur:
-        cur.execute(query, params)
-        return cur.fetchone()
-
-
-def _all(
-    conn: psycopg.Connection, model: type[T], query: sql.SQL | sql.Composed, params: Any
-) -> list[T]:
-    with conn.cursor(row_factory=class_row(model)) as cur:
-        cur.execute(query, params)
-        return cur.fetchall()
 
 
 def _count(conn: psycopg.Connection, query: sql.SQL | sql.Composed, params: Any) -> int:
@@ -85,7 +69,7 @@ def _constraint(exc: psycopg.Error) -> str:
 # ------------------------------------------------------------------ device types
 def list_device_types(conn: psycopg.Connection) -> list[DeviceType]:
     query = sql.SQL("SELECT {} FROM device_types ORDER BY code").format(TYPE_COLUMNS)
-    return _all(conn, DeviceType, query, {})
+    return fetch_all(conn, DeviceType, query, {})
 
 
 def insert_device_type(conn: psycopg.Connection, request: DeviceTypeCreate) -> DeviceType:
@@ -96,7 +80,7 @@ def insert_device_type(conn: psycopg.Connection, request: DeviceTypeCreate) -> D
     ).format(TYPE_COLUMNS)
     try:
         with _savepoint(conn):
-            created = _one(conn, DeviceType, query, request.model_dump())
+            created = fetch_one(conn, DeviceType, query, request.model_dump())
     except psycopg.errors.UniqueViolation:
         raise Conflict(f"device type '{request.code}' already exists") from None
     assert created is not None
@@ -113,7 +97,7 @@ def insert_device(conn: psycopg.Connection, request: DeviceCreate, secret_hash: 
     params = {**request.model_dump(mode="json"), "secret_hash": secret_hash}
     try:
         with _savepoint(conn):
-            device = _one(conn, Device, query, params)
+            device = fetch_one(conn, Device, query, params)
     except psycopg.errors.UniqueViolation:
         raise Conflict(
             f"a device or gateway with id '{request.id}' is already registered"
@@ -138,7 +122,7 @@ def _device_reference_problem(request: DeviceCreate, constraint: str) -> str:
 
 def get_device(conn: psycopg.Connection, device_id: str) -> Device | None:
     query = sql.SQL("SELECT {} FROM devices WHERE id = %(id)s").format(DEVICE_COLUMNS)
-    return _one(conn, Device, query, {"id": device_id})
+    return fetch_one(conn, Device, query, {"id": device_id})
 
 
 def list_devices(
@@ -169,7 +153,7 @@ def list_devices(
         "offset": offset,
     }
     page = base + sql.SQL(" ORDER BY id LIMIT %(limit)s OFFSET %(offset)s")
-    return _all(conn, Device, page, params), _count(conn, base, params)
+    return fetch_all(conn, Device, page, params), _count(conn, base, params)
 
 
 def set_secret_hash(conn: psycopg.Connection, device_id: str, secret_hash: str) -> Device | None:
@@ -177,14 +161,14 @@ def set_secret_hash(conn: psycopg.Connection, device_id: str, secret_hash: str) 
         "UPDATE devices SET secret_hash = %(hash)s WHERE id = %(id)s AND revoked_at IS NULL"
         " RETURNING {}"
     ).format(DEVICE_COLUMNS)
-    return _one(conn, Device, query, {"id": device_id, "hash": secret_hash})
+    return fetch_one(conn, Device, query, {"id": device_id, "hash": secret_hash})
 
 
 def revoke_device(conn: psycopg.Connection, device_id: str) -> Device | None:
     query = sql.SQL(
         "UPDATE devices SET revoked_at = coalesce(revoked_at, now()) WHERE id = %(id)s RETURNING {}"
     ).format(DEVICE_COLUMNS)
-    return _one(conn, Device, query, {"id": device_id})
+    return fetch_one(conn, Device, query, {"id": device_id})
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,7 +186,7 @@ def active_credentials(conn: psycopg.Connection) -> list[BrokerCredential]:
         "SELECT id, kind, gateway_id, secret_hash FROM devices"
         " WHERE revoked_at IS NULL AND secret_hash IS NOT NULL ORDER BY id"
     )
-    return _all(conn, BrokerCredential, query, {})
+    return fetch_all(conn, BrokerCredential, query, {})
 
 
 def lock_broker_files(conn: psycopg.Connection) -> None:
@@ -220,7 +204,7 @@ class ParticipantHome:
 
 def participant_home(conn: psycopg.Connection, participant_id: int) -> ParticipantHome | None:
     query = sql.SQL("SELECT trial_id, site_id, unit_id FROM participants WHERE id = %(id)s")
-    return _one(conn, ParticipantHome, query, {"id": participant_id})
+    return fetch_one(conn, ParticipantHome, query, {"id": participant_id})
 
 
 def insert_deployment(
@@ -253,7 +237,7 @@ def insert_deployment(
     ).format(DEPLOYMENT_COLUMNS)
     try:
         with _savepoint(conn):
-            deployment = _one(conn, Deployment, query, params)
+            deployment = fetch_one(conn, Deployment, query, params)
     except psycopg.errors.ExclusionViolation:
         raise Conflict(_overlap_message(conn, params), device_id=device_id) from None
     except psycopg.errors.ForeignKeyViolation as exc:
@@ -265,7 +249,7 @@ def insert_deployment(
 
 
 def _overlap_message(conn: psycopg.Connection, params: dict[str, Any]) -> str:
-    clashes = _all(
+    clashes = fetch_all(
         conn,
         Deployment,
         sql.SQL(
@@ -304,7 +288,7 @@ def _deployment_reference_problem(params: dict[str, Any], constraint: str) -> st
 
 def get_deployment(conn: psycopg.Connection, deployment_id: int) -> Deployment | None:
     query = sql.SQL("SELECT {} FROM deployments WHERE id = %(id)s").format(DEPLOYMENT_COLUMNS)
-    return _one(conn, Deployment, query, {"id": deployment_id})
+    return fetch_one(conn, Deployment, query, {"id": deployment_id})
 
 
 def deployment_covering(
@@ -314,7 +298,7 @@ def deployment_covering(
         "SELECT {} FROM deployments WHERE device_id = %(device_id)s AND valid_during @> %(at)s"
         " FOR UPDATE"
     ).format(DEPLOYMENT_COLUMNS)
-    return _one(conn, Deployment, query, {"device_id": device_id, "at": at})
+    return fetch_one(conn, Deployment, query, {"device_id": device_id, "at": at})
 
 
 def end_deployment(conn: psycopg.Connection, deployment_id: int, at: datetime) -> Deployment | None:
@@ -323,14 +307,14 @@ def end_deployment(conn: psycopg.Connection, deployment_id: int, at: datetime) -
         "UPDATE deployments SET valid_until = %(at)s WHERE id = %(id)s"
         " AND valid_from < %(at)s AND (valid_until IS NULL OR valid_until > %(at)s) RETURNING {}"
     ).format(DEPLOYMENT_COLUMNS)
-    return _one(conn, Deployment, query, {"id": deployment_id, "at": at})
+    return fetch_one(conn, Deployment, query, {"id": deployment_id, "at": at})
 
 
 def list_deployments(conn: psycopg.Connection, device_id: str) -> list[Deployment]:
     query = sql.SQL(
         "SELECT {} FROM deployments WHERE device_id = %(device_id)s ORDER BY valid_from"
     ).format(DEPLOYMENT_COLUMNS)
-    return _all(conn, Deployment, query, {"device_id": device_id})
+    return fetch_all(conn, Deployment, query, {"device_id": device_id})
 
 
 PLACEMENT_QUERY = sql.SQL(
@@ -342,7 +326,7 @@ PLACEMENT_QUERY = sql.SQL(
 
 def load_placements(conn: psycopg.Connection, device_id: str) -> list[Placement]:
     """Every deployment of one device, oldest first; ask `placement_at` which one covers t."""
-    return _all(conn, Placement, PLACEMENT_QUERY, {"ids": [device_id]})
+    return fetch_all(conn, Placement, PLACEMENT_QUERY, {"ids": [device_id]})
 
 
 def load_placements_for(
@@ -351,7 +335,7 @@ def load_placements_for(
     """The same for many devices in one query (the ingest worker's cache fill)."""
     ids = sorted(set(device_ids))
     found: dict[str, list[Placement]] = {device_id: [] for device_id in ids}
-    for placement in _all(conn, Placement, PLACEMENT_QUERY, {"ids": ids}):
+    for placement in fetch_all(conn, Placement, PLACEMENT_QUERY, {"ids": ids}):
         found[placement.device_id].append(placement)
     return found
 
@@ -436,4 +420,4 @@ def list_health(
         " ORDER BY s.online, s.last_seen_at NULLS FIRST, s.device_id"
         " LIMIT %(limit)s OFFSET %(offset)s"
     )
-    return _all(conn, DeviceHealth, page, params), _count(conn, base, params)
+    return fetch_all(conn, DeviceHealth, page, params), _count(conn, base, params)

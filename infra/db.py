@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import psycopg
+from psycopg import sql
+from psycopg.rows import class_row
 from psycopg_pool import ConnectionPool
 
 from infra.errors import ConfigError
@@ -65,3 +68,21 @@ def create_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> Connectio
         kwargs={"connect_timeout": 5},
         name="ldl",
     )
+
+
+# --------------------------------------------------------------- rows as pydantic models
+Row = TypeVar("Row")
+Query = str | sql.SQL | sql.Composed
+
+
+def fetch_one(conn: psycopg.Connection, model: type[Row], query: Query, params: Any) -> Row | None:
+    """The first row of `query` as a `model` (every repository's way to read one)."""
+    with conn.cursor(row_factory=class_row(model)) as cur:
+        cur.execute(query, params)
+        return cur.fetchone()
+
+
+def fetch_all(conn: psycopg.Connection, model: type[Row], query: Query, params: Any) -> list[Row]:
+    with conn.cursor(row_factory=class_row(model)) as cur:
+        cur.execute(query, params)
+        return cur.fetchall()

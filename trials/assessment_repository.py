@@ -10,7 +10,8 @@ import psycopg
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel
 
-from trials.repository import _all, _one, _write
+from infra.db import fetch_all, fetch_one
+from trials.repository import write_returning
 from trials.schemas import SuccessCriterion, SurveyResponse
 
 CRITERION_COLUMNS = (
@@ -22,7 +23,7 @@ CRITERION_COLUMNS = (
 def insert_criterion(
     conn: psycopg.Connection, trial_id: int, values: dict[str, Any]
 ) -> SuccessCriterion:
-    return _write(
+    return write_returning(
         conn,
         SuccessCriterion,
         "success criterion",
@@ -36,7 +37,7 @@ def insert_criterion(
 def get_criterion(
     conn: psycopg.Connection, trial_id: int, criterion_id: int
 ) -> SuccessCriterion | None:
-    return _one(
+    return fetch_one(
         conn,
         SuccessCriterion,
         f"SELECT {CRITERION_COLUMNS} FROM success_criteria"
@@ -46,7 +47,7 @@ def get_criterion(
 
 
 def list_criteria(conn: psycopg.Connection, trial_ids: list[int]) -> list[SuccessCriterion]:
-    return _all(
+    return fetch_all(
         conn,
         SuccessCriterion,
         f"SELECT {CRITERION_COLUMNS} FROM success_criteria WHERE trial_id = ANY(%(trials)s)"
@@ -58,7 +59,7 @@ def list_criteria(conn: psycopg.Connection, trial_ids: list[int]) -> list[Succes
 def update_criterion(
     conn: psycopg.Connection, criterion_id: int, values: dict[str, Any]
 ) -> SuccessCriterion:
-    return _write(
+    return write_returning(
         conn,
         SuccessCriterion,
         "success criterion",
@@ -108,7 +109,7 @@ SURVEY_COLUMNS = "id, trial_id, respondent, phase, answered_on, answers, created
 def insert_survey_response(
     conn: psycopg.Connection, trial_id: int, values: dict[str, Any]
 ) -> SurveyResponse:
-    return _write(
+    return write_returning(
         conn,
         SurveyResponse,
         "survey response",
@@ -129,7 +130,7 @@ class QuestionTally(BaseModel):
 
 def survey_tallies(conn: psycopg.Connection, trial_id: int) -> list[QuestionTally]:
     """Per respondent group, phase and question: how many answered, and the median score."""
-    return _all(
+    return fetch_all(
         conn,
         QuestionTally,
         "SELECT r.respondent, r.phase, a.key AS question, count(*) AS answers,"

@@ -12,9 +12,9 @@ from typing import Any, TypeVar
 
 import psycopg
 from psycopg import sql
-from psycopg.rows import class_row
 from pydantic import BaseModel
 
+from infra.db import fetch_all, fetch_one
 from infra.errors import Conflict, Invalid
 from trials.consent import ConsentPeriod, Scope, scope_active
 from trials.schemas import (
@@ -55,21 +55,12 @@ def _reason(exc: psycopg.Error) -> str:
     return exc.diag.message_detail or exc.diag.message_primary or type(exc).__name__
 
 
-def _one(conn: psycopg.Connection, model: type[M], query: str, params: Params) -> M | None:
-    with conn.cursor(row_factory=class_row(model)) as cur:
-        cur.execute(query, params)
-        return cur.fetchone()
-
-
-def _all(conn: psycopg.Connection, model: type[M], query: str, params: Params) -> list[M]:
-    with conn.cursor(row_factory=class_row(model)) as cur:
-        cur.execute(query, params)
-        return cur.fetchall()
-
-
-def _write(conn: psycopg.Connection, model: type[M], what: str, query: str, params: Params) -> M:
+def write_returning(
+    conn: psycopg.Connection, model: type[M], what: str, query: str, params: Params
+) -> M:
+    """An INSERT/UPDATE ... RETURNING, with this domain's constraint errors made its own."""
     with _translated(what):
-        row = _one(conn, model, query, params)
+        row = fetch_one(conn, model, query, params)
     assert row is not None, "a write with RETURNING returns its row"
     return row
 
@@ -85,7 +76,7 @@ def _page(
     offset: int,
 ) -> tuple[list[M], int]:
     with _translated("page"):
-        rows = _all(
+        rows = fetch_all(
             conn,
             model,
             f"{select} WHERE {where} ORDER BY {order_by} LIMIT %(limit)s OFFSET %(offset)s",
@@ -103,7 +94,7 @@ UNIT = "SELECT id, site_id, name, created_at FROM units"
 
 
 def insert_company(conn: psycopg.Connection, fields: Params) -> Company:
-    return _write(
+    return write_returning(
         conn,
         Company,
         "company",
@@ -115,7 +106,7 @@ def insert_company(conn: psycopg.Connection, fields: Params) -> Company:
 
 
 def get_company(conn: psycopg.Connection, company_id: int) -> Company | None:
-    return _one(conn, Company, f"{COMPANY} WHERE id = %(id)s", {"id": company_id})
+    return fetch_one(conn, Company, f"{COMPANY} WHERE id = %(id)s", {"id": company_id})
 
 
 def list_companies(
@@ -126,7 +117,7 @@ def list_companies(
 
 
 def insert_site(conn: psycopg.Connection, fields: Params) -> Site:
-    return _write(
+    return write_returning(
         conn,
         Site,
         "site",
@@ -138,7 +129,7 @@ def insert_site(conn: psycopg.Connection, fields: Params) -> Site:
 
 
 def get_site(conn: psycopg.Connection, site_id: int) -> Site | None:
-    return _one(conn, Site, f"{SITE} WHERE id = %(id)s", {"id": site_id})
+    return fetch_one(conn, Site, f"{SITE} WHERE id = %(id)s", {"id": site_id})
 
 
 def list_sites(conn: psycopg.Connection, *, limit: int, offset: int) -> tuple[list[Site], int]:
@@ -146,7 +137,7 @@ def list_sites(conn: psycopg.Connection, *, limit: int, offset: int) -> tuple[li
 
 
 def insert_unit(conn: psycopg.Connection, site_id: int, name: str) -> Unit:
-    return _write(
+    return write_returning(
         conn,
         Unit,
         "unit",
@@ -252,7 +243,7 @@ def replace_trial_places(
 def get_trial(conn: psycopg.Connection, trial_id: int, *, for_update: bool = False) -> Trial | None:
     # FOR UPDATE serialises transitions and edits of one trial.
     lock = " FOR UPDATE OF t" if for_update else ""
-    return _one(conn, Trial, f"{TRIAL} WHERE t.id = %(id)s{lock}", {"id": trial_id})
+    return fetch_one(conn, Trial, f"{TRIAL} WHERE t.id = %(id)s{lock}", {"id": trial_id})
 
 
 def list_trials(
@@ -303,7 +294,7 @@ def append_status_history(
 
 
 def status_history(conn: psycopg.Connection, trial_id: int) -> list[StatusChange]:
-    return _all(
+    return fetch_all(
         conn,
         StatusChange,
         "SELECT id, trial_id, from_status, to_status, at, actor FROM trial_status_history"
@@ -313,7 +304,7 @@ def status_history(conn: psycopg.Connection, trial_id: int) -> list[StatusChange
 
 
 def insert_cost(conn: psycopg.Connection, trial_id: int, fields: Params) -> Cost:
-    return _write(
+    return write_returning(
         conn,
         Cost,
         "cost",
@@ -343,7 +334,7 @@ CONSENT_COLUMNS = (
 
 
 def insert_participant(conn: psycopg.Connection, trial_id: int, fields: Params) -> Participant:
-    return _write(
+    return write_returning(
         conn,
         Participant,
         "participant",
@@ -360,7 +351,9 @@ def get_participant(
 ) -> Participant | None:
     # FOR UPDATE serialises consent changes of one participant (versions are numbered in order).
     lock = " FOR UPDATE" if for_update else ""
-    return _one(conn, Participant, f"{PARTICIPANT} WHERE id = %(id)s{lock}", {"id": participant_id})
+    return fetch_one(
+        conn, Participant, f"{PARTICIPANT} WHERE id = %(id)s{lock}", {"id": participant_id}
+    )
 
 
 def list_participants(
@@ -379,7 +372,7 @@ def trial_has_site(conn: psycopg.Connection, trial_id: int, site_id: int) -> boo
 
 
 def consent_versions(conn: psycopg.Connection, participant_id: int) -> list[Consent]:
-    return _all(
+    return fetch_all(
         conn,
         Consent,
         f"SELECT {CONSENT_COLUMNS} FROM consents WHERE participant_id = %(p)s ORDER BY version",
@@ -390,7 +383,7 @@ def consent_versions(conn: psycopg.Connection, participant_id: int) -> list[Cons
 def insert_consent(
     conn: psycopg.Connection, participant_id: int, version: int, fields: Params
 ) -> Consent:
-    return _write(
+    return write_returning(
         conn,
         Consent,
         "consent",
@@ -411,7 +404,7 @@ def close_consent(
     ended_by: str,
     withdrawal_mode: str | None = None,
 ) -> Consent:
-    return _write(
+    return write_returning(
         conn,
         Consent,
         "consent",
@@ -468,7 +461,7 @@ OBSERVATION = (
 
 
 def insert_activity(conn: psycopg.Connection, trial_id: int, fields: Params) -> Activity:
-    return _write(
+    return write_returning(
         conn,
         Activity,
         "activity",
@@ -486,7 +479,7 @@ def list_activities(
 
 
 def insert_observation(conn: psycopg.Connection, trial_id: int, fields: Params) -> Observation:
-    return _write(
+    return write_returning(
         conn,
         Observation,
         "observation",
