@@ -10,14 +10,7 @@ import httpx
 from access.schemas import Role
 from infra.db import connection
 from tests.web.browser import Browser
-from tests.web.conftest import Person, add_person, form_token, sign_in
-from trials import assessment_repository
-
-
-def _criterion(db_url: str, trial_id: int, **values: Any) -> int:
-    with connection(db_url) as conn:
-        row = {"activity_id": None, "comparison": "at_least", "description": ""} | values
-        return assessment_repository.insert_criterion(conn, trial_id, row).id
+from tests.web.conftest import Person, add_criterion, add_person, form_token, sign_in
 
 
 def _night_check(db_url: str, trial_id: int) -> int:
@@ -61,8 +54,8 @@ def test_a_coordinator_adds_a_criterion_and_sees_its_verdict(
 def test_a_company_user_sees_the_verdicts_and_caveats_but_no_forms(
     browser: Browser, seeded: Any, db_url: str
 ) -> None:
-    _criterion(db_url, seeded.trial_id, metric="payback_months", comparison="at_most", target=3)
-    _criterion(db_url, seeded.trial_id, metric="usage_hours_per_day", target=1)
+    add_criterion(db_url, seeded.trial_id, metric="payback_months", comparison="at_most", target=3)
+    add_criterion(db_url, seeded.trial_id, metric="usage_hours_per_day", target=1)
     person = add_person(db_url, Person("lab@sengeteknik.dk", Role.COMPANY, seeded.company_a))
     b = browser
     b.sign_in(person.email, person.password)
@@ -97,7 +90,7 @@ def test_criterion_and_survey_forms_validate_and_refuse_like_the_service(
     refused = client.post(f"{trial}/surveys", data=survey)
     assert refused.status_code == 422 and "less than or equal to 5" in refused.text
 
-    criterion = _criterion(db_url, seeded.trial_id, metric="data_completeness_pct", target=95)
+    criterion = add_criterion(db_url, seeded.trial_id, metric="data_completeness_pct", target=95)
     edit = {"csrf_token": token, "metric": "data_completeness_pct", "target": "99"}
     assert client.post(f"{trial}/criteria/{criterion}", data=edit).status_code == 303
     assert "≥ 99 %" in client.get(trial).text
@@ -119,3 +112,17 @@ def test_the_activity_must_be_one_of_the_trials_own(
     sent["activity_id"] = str(_night_check(db_url, seeded.trial_id))
     refused = client.post(f"{other}/criteria", data=sent)
     assert refused.status_code == 422 and "is not one of trial" in refused.text
+
+
+def test_an_evaluator_reads_the_verdicts_but_may_not_set_criteria(
+    web_client: Callable[[], httpx.Client], seeded: Any, db_url: str
+) -> None:
+    add_criterion(db_url, seeded.trial_id, metric="data_completeness_pct", target=95)
+    evaluator = add_person(db_url, Person("evaluator@vive.dk", Role.EVALUATOR))
+    client = web_client()
+    sign_in(client, evaluator)
+    page = client.get(f"/app/trials/{seeded.trial_id}").text
+    assert 'class="verdict verdict-met"' in page and "Datafuldstændighed" in page
+    assert '/criteria"' not in page and '/surveys"' not in page  # no forms post there
+    sent = {"csrf_token": form_token(page), "metric": "data_completeness_pct", "target": "90"}
+    assert client.post(f"/app/trials/{seeded.trial_id}/criteria", data=sent).status_code == 403
