@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import Literal
 
 from trials.caveats import MIN_SPAN_DAYS, render
+from trials.criteria import CriterionResult
 from trials.evaluation import MIN_OBSERVATIONS, PhaseSummary
 from trials.evaluation_service import Evidence
 from trials.report_text import Reader
@@ -259,33 +260,33 @@ def _target(r: Reader, comparison: str, target: Decimal, unit: str) -> str:
     )
 
 
+def criterion_cells(r: Reader, c: CriterionResult) -> tuple[str, str, str, str]:
+    """A judged criterion in the reader's words: name, target, result, verdict (the web app too)."""
+    if c.verdict == "not_measurable":
+        result = r._("not measurable: %(reason)s") % {"reason": r.reason(c.reason or "")}
+    elif c.observed is None:
+        result = r._("never paid back")
+    else:
+        result = f"{r.num(c.observed, 1)} {r.unit(c.unit)}"
+        if c.observed_ci95:
+            result += " " + r._("(95 %% interval %(low)s to %(high)s)") % {
+                "low": r.num(c.observed_ci95[0], 1),
+                "high": r.num(c.observed_ci95[1], 1),
+            }
+            if c.interval_agrees is False:
+                result += " — " + r._("the interval straddles the target")
+    return (
+        _criterion_name(r, c.metric, c.activity_name),
+        _target(r, c.comparison, c.target, c.unit),
+        result,
+        _verdict(r, c.verdict),
+    )
+
+
 def _criteria_table(r: Reader, evidence: Evidence) -> Table:
-    rows = []
-    for c in evidence.criteria.criteria:
-        if c.verdict == "not_measurable":
-            result = r._("not measurable: %(reason)s") % {"reason": r.reason(c.reason or "")}
-        elif c.observed is None:
-            result = r._("never paid back")
-        else:
-            result = f"{r.num(c.observed, 1)} {r.unit(c.unit)}"
-            if c.observed_ci95:
-                result += " " + r._("(95 %% interval %(low)s to %(high)s)") % {
-                    "low": r.num(c.observed_ci95[0], 1),
-                    "high": r.num(c.observed_ci95[1], 1),
-                }
-                if c.interval_agrees is False:
-                    result += " — " + r._("the interval straddles the target")
-        rows.append(
-            (
-                _criterion_name(r, c.metric, c.activity_name),
-                _target(r, c.comparison, c.target, c.unit),
-                result,
-                _verdict(r, c.verdict),
-            )
-        )
     return Table(
         (r._("Criterion"), r._("Target"), r._("Result"), r._("Verdict")),
-        rows,
+        [criterion_cells(r, c) for c in evidence.criteria.criteria],
         css="criteria",
         cell_css={(i, 3): f"verdict-{c.verdict}" for i, c in enumerate(evidence.criteria.criteria)},
     )

@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from infra.errors import LdlError
 from web import (
     admin_routes,
+    assessment_routes,
     auth_routes,
     device_routes,
     evidence_routes,
@@ -64,6 +65,7 @@ def create_web_app(state: State) -> FastAPI:
         trial_routes,
         evidence_routes,
         participant_routes,
+        assessment_routes,
         device_routes,
         admin_routes,
     ):

@@ -31,6 +31,7 @@ from trials.schemas import (
     TrialUpdate,
 )
 from web import charts
+from web.assessment_view import assessment_context
 from web.deps import CheckedForm, CoordinatorOnly, SignedIn, Who
 from web.forms import FormErrors, attempt, fields, validate
 from web.ui import Ui, render
@@ -158,7 +159,10 @@ def render_trial_page(
     status_code: int = 200,
     errors: FormErrors | None = None,
     values: dict[str, Any] | None = None,
+    form_values: dict[str, dict[str, Any]] | None = None,
 ) -> Response:
+    """The trial page; `form_values` are what was posted to one of its keyed forms (criteria,
+    surveys), whose fields share names with other forms on the page."""
     trial = trials.get_trial_for(conn, who, trial_id)  # another company's trial: 404
     evidence = evaluation_service.evidence_for(conn, who, trial_id)
     coordinator = who.role == Role.COORDINATOR
@@ -185,6 +189,8 @@ def render_trial_page(
         "grafana_url": settings.grafana_url,
         "errors": errors or FormErrors(),
         "values": values or {},
+        "form_values": form_values or {},
+        **assessment_context(ui, conn, who, trial, coordinator=coordinator),
     }
     if coordinator:
         sites = {s.id: s for s in trials.list_sites(conn, ALL).items}

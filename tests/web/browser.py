@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -114,7 +115,7 @@ class Browser:
 
     def wait(self, predicate: Callable[[], bool], timeout: float = 10, what: str = "") -> None:
         deadline = time.monotonic() + timeout
-        while not predicate():
+        while not _holds(predicate):
             if time.monotonic() > deadline:
                 raise AssertionError(f"timed out after {timeout}s waiting for {what}")
             time.sleep(0.05)
@@ -133,6 +134,14 @@ class Browser:
         self.fill("#email", email)
         self.fill("#password", password)
         self.submit()
+
+
+def _holds(predicate: Callable[[], bool]) -> bool:
+    """False while the element read is being replaced (htmx swaps a panel every few seconds)."""
+    try:
+        return predicate()
+    except StaleElementReferenceException:
+        return False
 
 
 def _stale(element: WebElement) -> bool:

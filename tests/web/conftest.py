@@ -64,6 +64,22 @@ def sign_in(client: httpx.Client, person: Person, password: str | None = None) -
     )
 
 
+def add_criterion(db_url: str, trial_id: int, **values: Any) -> int:
+    """A structured success criterion, stored as the service stores it (at_least by default)."""
+    from trials import assessment_repository
+
+    with connection(db_url) as conn:
+        row = {"activity_id": None, "comparison": "at_least", "description": ""} | values
+        return assessment_repository.insert_criterion(conn, trial_id, row).id
+
+
+def add_survey_response(db_url: str, trial_id: int, **values: Any) -> None:
+    from trials import assessment_repository
+
+    with connection(db_url) as conn:
+        assessment_repository.insert_survey_response(conn, trial_id, values)
+
+
 @pytest.fixture
 def coordinator(db_url: str) -> Person:
     return add_person(db_url, Person("koordinator@kolding.dk", Role.COORDINATOR))

@@ -7,12 +7,14 @@ In the ordinary test run they go to a temporary folder: the pages still render i
 from __future__ import annotations
 
 import os
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from access.schemas import Role
+from infra.db import connection
 from tests.web.browser import Browser
-from tests.web.conftest import Person, add_person
+from tests.web.conftest import Person, add_criterion, add_person, add_survey_response
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
@@ -36,11 +38,35 @@ def _shoot(b: Browser, folder: Path, name: str) -> Path:
     return path
 
 
+def _assess(db_url: str, trial_id: int) -> None:
+    """Criteria with each verdict, and a few staff questionnaires, so the trial pages show them."""
+    with connection(db_url) as conn:
+        night = conn.execute(
+            "SELECT id FROM activities WHERE trial_id = %s ORDER BY id LIMIT 1", (trial_id,)
+        ).fetchone()
+    assert night
+    add_criterion(db_url, trial_id, metric="time_saved_pct", target=30, activity_id=night[0])
+    add_criterion(db_url, trial_id, metric="payback_months", comparison="at_most", target=3)
+    add_criterion(db_url, trial_id, metric="data_completeness_pct", target=95)
+    for phase, score in (
+        ("baseline", 2),
+        ("baseline", 3),
+        ("intervention", 4),
+        ("intervention", 4),
+    ):
+        answers = {"time_for_residents": score, "physical_strain": score + 1}
+        add_survey_response(
+            db_url, trial_id, respondent="staff", phase=phase, answered_on=date(2026, 1, 12),
+            answers=answers,
+        )  # fmt: skip
+
+
 def test_screenshots_of_the_main_pages(
     browser: Browser, coordinator: Person, seeded: Any, db_url: str, tmp_path: Path
 ) -> None:
     folder = DOCS if os.environ.get("LDL_SCREENSHOTS") else tmp_path
     folder.mkdir(parents=True, exist_ok=True)
+    _assess(db_url, seeded.trial_id)
     b = browser
     b.driver.delete_all_cookies()
     b.go("/app/login")
