@@ -9,7 +9,9 @@ Consent is decided in the transaction that stores the rows: the batch's particip
 (FOR SHARE; a withdrawal locks them FOR UPDATE) and their committed consent periods read; only
 if these differ from what the cache judged by is the batch routed again. So a withdrawal either
 commits first, and this batch obeys it, or waits for this batch and then sees its rows (deleting
-those stamped at or after its time, or all of them with erase).
+those stamped at or after its time, or all of them with erase). Likewise a batch the cache
+refused for want of a device or a deployment (registered or deployed a moment ago, its NOTIFY not
+yet heard) is routed again by the committed registry before anything becomes a dead letter.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from ingest import metrics, repository
 from ingest.batch import Batch
 from ingest.decode import excerpt
 from ingest.messages import DeadLetter, DeadLetterReason
-from ingest.registry import Registry, consent_periods
+from ingest.registry import Registry, consent_periods, load_registry
 from ingest.sequences import record_sequences
 from trials.consent import ConsentPeriod
 
@@ -135,6 +137,7 @@ class BatchWriter:
     def _commit(self, batch: Batch, registry: Registry) -> Written:
         conn = self._connection()
         try:
+            batch, registry = _as_committed_registry_routes(conn, batch, registry)
             batch = _as_committed_consent_decides(conn, batch, registry)
             readings = repository.insert_readings(conn, batch.readings)
             events = repository.insert_events(conn, batch.events)
@@ -181,6 +184,29 @@ class BatchWriter:
                 dead_letters += held.dead_letters
                 consent_drops.update(held.consent_drops)
         return dead_letters, consent_drops
+
+
+# Refusals a stale cache can cause: the device or its deployment is newer than the cache.
+CACHE_MISSES = frozenset(
+    {
+        DeadLetterReason.UNKNOWN_DEVICE,
+        DeadLetterReason.NO_DEPLOYMENT,
+        DeadLetterReason.BEFORE_REGISTRATION,
+    }
+)
+
+
+def _as_committed_registry_routes(
+    conn: psycopg.Connection, batch: Batch, registry: Registry
+) -> tuple[Batch, Registry]:
+    """The batch as the committed registry routes it, when the cache refused any of it for want
+    of a device or deployment. The registry is small (loaded whole in milliseconds), and this
+    runs only for batches holding such a refusal."""
+    refused = [*batch.dead_letters, *(d for held in batch.held.values() for d in held.dead_letters)]
+    if not any(dead.reason in CACHE_MISSES for dead in refused):
+        return batch, registry
+    committed = load_registry(conn)
+    return batch.rerouted(committed), committed
 
 
 def _as_committed_consent_decides(
