@@ -56,18 +56,21 @@ BEFORE_REGISTRATION = Refused(DeadLetterReason.BEFORE_REGISTRATION)
 
 @dataclass(frozen=True)
 class Registry:
-    registered_at: Mapping[str, datetime] = field(default_factory=dict)
+    # Per device, the earliest time of record accepted: its registration less the clock skew a
+    # device may have (a device registered at 10:00:00.4 whose first reading says 10:00:00 is
+    # not "before registration"; its clock rounds to the second, or runs a little behind).
+    accepts_from: Mapping[str, datetime] = field(default_factory=dict)
     placements: Mapping[str, tuple[Placement, ...]] = field(default_factory=dict)
     consents: Mapping[int, tuple[ConsentPeriod, ...]] = field(default_factory=dict)
 
     def knows(self, device_id: str) -> bool:
-        return device_id in self.registered_at
+        return device_id in self.accepts_from
 
     def check_time(self, device_id: str, ts: datetime, received_at: datetime) -> Refused | None:
         """Refuse a device time from the future or from before the device existed."""
         if ts > received_at + MAX_CLOCK_SKEW:
             return FUTURE
-        if ts < self.registered_at[device_id]:
+        if ts < self.accepts_from[device_id]:
             return BEFORE_REGISTRATION
         return None
 
@@ -80,8 +83,8 @@ class Registry:
         consent periods are intervals), and so does one telemetry consent period; anything
         else (a boundary inside the span, a refusal, a consent drop) is left to `route` per item.
         """
-        registered = self.registered_at.get(device_id)
-        if registered is None or first < registered or last > received_at + MAX_CLOCK_SKEW:
+        accepts_from = self.accepts_from.get(device_id)
+        if accepts_from is None or first < accepts_from or last > received_at + MAX_CLOCK_SKEW:
             return None
         for placement in self.placements.get(device_id, ()):
             if placement.covers(first):
@@ -100,7 +103,7 @@ class Registry:
 
     def route(self, device_id: str, ts: datetime, received_at: datetime) -> Route:
         """Where a reading or event at `ts` belongs, or why it is not stored."""
-        if device_id not in self.registered_at:
+        if device_id not in self.accepts_from:
             return UNKNOWN_DEVICE
         refused = self.check_time(device_id, ts, received_at)
         if refused:
@@ -141,7 +144,7 @@ def load_registry(conn: psycopg.Connection) -> Registry:
             )
         )
     return Registry(
-        registered_at={device_id: _utc(at) for device_id, at in devices},
+        accepts_from={device_id: _utc(at) - MAX_CLOCK_SKEW for device_id, at in devices},
         placements={key: tuple(value) for key, value in by_device.items()},
         consents=consent_periods(consents),
     )

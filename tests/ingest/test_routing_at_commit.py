@@ -4,6 +4,8 @@ of a device or deployment is checked against the committed registry at commit.""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import psycopg
 
 from infra.db import connect
@@ -65,3 +67,41 @@ def test_a_device_deployed_after_the_cache_was_loaded_is_stored_not_dead_lettere
     # A device the registry really does not know is still refused, with its reason.
     assert {d.reason.value for d in unknown.dead_letters} == {"unknown_device"}
     assert count(db_url, DEAD, "%never-registered%") == 2
+
+
+def test_a_first_reading_stamped_in_the_second_of_registration_is_not_before_it(
+    db_url: str,
+) -> None:
+    # Registered at 10:00:00.6, deployed from 10:00 (a form's minute), and the device's first
+    # reading says 10:00:00 (`date -Iseconds`): stored, not "before registration".
+    registered = datetime.now(UTC).replace(microsecond=600_000) - timedelta(minutes=1)
+    lab = seed_lab(db_url)
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO devices (id, device_type, company_id, registered_at)"
+            " VALUES ('bed-fresh', 'sensor_bed', %s, %s)",
+            (lab.company_id, registered),
+        )
+        conn.execute(
+            "INSERT INTO deployments (device_id, trial_id, site_id, valid_from)"
+            " SELECT 'bed-fresh', trial_id, site_id, date_trunc('minute', %s::timestamptz)"
+            " FROM deployments WHERE device_id = %s",
+            (registered, lab.room_device),
+        )
+    with connect(db_url) as conn:
+        registry = load_registry(conn)
+    stamps = [registered.replace(microsecond=0), registered - timedelta(minutes=10)]
+    batch = Batch()
+    for index, stamp in enumerate(stamps):
+        inbound = Inbound(
+            "ldl/v1/bed-fresh/readings", reading(stamp), index + 1, 1, registered, 0, False
+        )
+        batch.add(inbound, decode(inbound, "ldl/v1"), registry)
+    writer = BatchWriter(db_url, ledger_seconds=3600)
+    try:
+        written = writer.write(batch, registry)
+    finally:
+        writer.close()
+    assert written.readings == 1
+    # Ten minutes before it is more than a device clock's skew: still refused.
+    assert [d.reason.value for d in written.dead_letters] == ["before_registration"]
