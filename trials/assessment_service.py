@@ -9,9 +9,9 @@ from __future__ import annotations
 from decimal import Decimal
 
 import psycopg
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from access.schemas import Principal
+from access.schemas import Principal, Role
 from access.service import record
 from infra.errors import Conflict, Invalid, NotFound
 from trials import assessment_repository as repo
@@ -118,9 +118,19 @@ def add_survey_response(
     return repo.insert_survey_response(conn, trial_id, request.model_dump())
 
 
+# A company knows whom the lab asked: from fewer answers than this it could read one resident's,
+# relative's or staff member's own answer off the median, so it is withheld from companies.
+MIN_ANSWERS_FOR_COMPANIES = 3
+
+
 class PhaseTally(BaseModel):
     answers: int
     median: Decimal | None
+    withheld: bool = Field(
+        False,
+        description=f"the median exists but is not shown to a company: under"
+        f" {MIN_ANSWERS_FOR_COMPANIES} answers",
+    )
 
 
 class QuestionSummary(BaseModel):
@@ -143,8 +153,11 @@ class SurveySummary(BaseModel):
     groups: list[RespondentSummary]
 
 
-def survey_summary(conn: psycopg.Connection, trial_id: int) -> SurveySummary:
-    """Counts and medians per group, statement and phase; groups nobody answered are left out."""
+def survey_summary(
+    conn: psycopg.Connection, trial_id: int, for_company: bool = False
+) -> SurveySummary:
+    """Counts and medians per group, statement and phase; groups nobody answered are left out.
+    For a company, medians of fewer than MIN_ANSWERS_FOR_COMPANIES answers are withheld."""
     tallies = {(t.respondent, t.phase, t.question): t for t in repo.survey_tallies(conn, trial_id)}
     responses = repo.survey_response_counts(conn, trial_id)
     groups = []
@@ -157,9 +170,11 @@ def survey_summary(conn: psycopg.Connection, trial_id: int) -> SurveySummary:
             per_phase = {}
             for phase in Phase:
                 tally = tallies.get((respondent.value, phase.value, question))
+                answers = tally.answers if tally else 0
+                withheld = for_company and 0 < answers < MIN_ANSWERS_FOR_COMPANIES
+                median = tally.median.quantize(Decimal("0.1")) if tally else None
                 per_phase[phase.value] = PhaseTally(
-                    answers=tally.answers if tally else 0,
-                    median=tally.median.quantize(Decimal("0.1")) if tally else None,
+                    answers=answers, median=None if withheld else median, withheld=withheld
                 )
             questions.append(QuestionSummary(question=question, statement=statement, **per_phase))
         groups.append(
@@ -177,4 +192,4 @@ def survey_summary_for(
     conn: psycopg.Connection, principal: Principal, trial_id: int
 ) -> SurveySummary:
     trials_service.get_trial_for(conn, principal, trial_id)
-    return survey_summary(conn, trial_id)
+    return survey_summary(conn, trial_id, for_company=principal.role == Role.COMPANY)

@@ -329,7 +329,7 @@ def evidence_for(conn: psycopg.Connection, principal: Principal, trial_id: int) 
             completeness,
             assessment_repository.list_criteria(conn, [trial_id]),
         ),
-        surveys=assessment_service.survey_summary(conn, trial_id),
+        surveys=assessment_service.survey_summary(conn, trial_id, for_company=company),
         coverage=repo.consent_coverage(conn, [trial_id])[trial_id],
         completeness=completeness,
         daily_usage=daily,

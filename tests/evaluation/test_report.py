@@ -264,13 +264,48 @@ def test_surveys_are_summarised_as_counts_and_medians(
         4,
     )
     time_for_residents = staff["questions"][0]
-    assert time_for_residents["baseline"] == {"answers": 3, "median": "2.0"}
-    assert time_for_residents["intervention"] == {"answers": 4, "median": "4.0"}
+    assert time_for_residents["baseline"] == {"answers": 3, "median": "2.0", "withheld": False}
+    assert time_for_residents["intervention"] == {"answers": 4, "median": "4.0", "withheld": False}
     assert relatives["respondent"] == "relative" and relatives["responses_baseline"] == 0
     found = sections(http.get(f"/trials/{seeded.trial_id}/report", headers=coordinator).text)
     mast = found["Personale, beboere og pårørende (MAST)"]
     assert "Personale: 3 svar før, 4 med teknologi" in mast
     assert "Jeg har tid nok til beboerne. | 3 | 2,0 | 4 | 4,0" in mast
+
+
+def test_a_company_is_not_shown_the_median_of_too_few_answers(
+    http: httpx.Client, conn: psycopg.Connection, assessed: tuple[Seeded, dict[str, str]]
+) -> None:
+    # One relative answered: the company knows whom the lab asked, and the median would be theirs.
+    seeded, coordinator = assessed
+    one = {"comfort": 1, "safety": 2, "dignity": 1, "recommend": 1}
+    answered = http.post(
+        f"/trials/{seeded.trial_id}/surveys",
+        headers=coordinator,
+        json={
+            "respondent": "relative",
+            "phase": "intervention",
+            "answered_on": "2025-03-06",
+            "answers": one,
+        },
+    )
+    assert answered.status_code == 201, answered.text
+    company = _key(conn, Role.COMPANY, seeded.company_a)
+
+    def relatives_dignity(headers: dict[str, str]) -> dict[str, object]:
+        summary = http.get(f"/trials/{seeded.trial_id}/surveys", headers=headers).json()
+        relatives = next(g for g in summary["groups"] if g["respondent"] == "relative")
+        dignity = next(q for q in relatives["questions"] if q["question"] == "dignity")
+        return dict(dignity["intervention"])  # the seeded relatives left it unanswered
+
+    assert relatives_dignity(coordinator) == {"answers": 1, "median": "1.0", "withheld": False}
+    assert relatives_dignity(company) == {"answers": 1, "median": None, "withheld": True}
+    staff = http.get(f"/trials/{seeded.trial_id}/surveys", headers=company).json()["groups"][0]
+    assert staff["questions"][0]["baseline"]["median"] == "2.0"  # three answers: shown
+    mast = sections(http.get(f"/trials/{seeded.trial_id}/report", headers=company).text)[
+        "Personale, beboere og pårørende (MAST)"
+    ]
+    assert "1,0" not in mast
 
 
 @pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="needs poppler-utils (pdftoppm)")
