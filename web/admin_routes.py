@@ -17,7 +17,7 @@ from infra.types import Id
 from ingest import repository as ingest_repository
 from trials import service as trials
 from web.deps import CheckedForm, CoordinatorOnly, SignedIn
-from web.forms import FormErrors, attempt, fields, local_instant, validate
+from web.forms import FormErrors, fields, local_instant, submit
 from web.ui import render
 
 router = APIRouter()
@@ -60,11 +60,11 @@ def create_api_key(
     request: Request, ui: SignedIn, who: CoordinatorOnly, conn: Conn, form: CheckedForm
 ) -> Response:
     values = fields(form)
-    key_request, errors = validate(ApiKeyCreate, values)
-    if key_request is not None:
-        created, errors = attempt(conn, lambda: access.create_key(conn, who, key_request))
-        if created is not None:
-            return _keys_page(request, ui, conn, who, created=created)  # the key, shown once
+    created, errors = submit(
+        conn, ApiKeyCreate, values, lambda key_request: access.create_key(conn, who, key_request)
+    )
+    if created is not None:
+        return _keys_page(request, ui, conn, who, created=created)  # the key, shown once
     return _keys_page(request, ui, conn, who, status_code=422, errors=errors, values=values)
 
 
@@ -136,11 +136,11 @@ def create_user(
     request: Request, ui: SignedIn, who: CoordinatorOnly, conn: Conn, form: CheckedForm
 ) -> Response:
     values = fields(form)
-    account, errors = validate(UserCreate, values)
-    if account is not None:
-        created, errors = attempt(conn, lambda: accounts.create_user(conn, account, who))
-        if created is not None:
-            return RedirectResponse("/app/users", status_code=303)
+    created, errors = submit(
+        conn, UserCreate, values, lambda account: accounts.create_user(conn, account, who)
+    )
+    if created is not None:
+        return RedirectResponse("/app/users", status_code=303)
     values.pop("password", None)  # never sent back to the page
     return _users_page(request, ui, conn, who, status_code=422, errors=errors, values=values)
 

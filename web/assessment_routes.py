@@ -17,7 +17,7 @@ from infra.types import Id
 from trials import assessment_service as assessment
 from trials.schemas import SuccessCriterionCreate, SuccessCriterionUpdate, SurveyResponseCreate
 from web.deps import CheckedForm, CoordinatorOnly, SignedIn
-from web.forms import FormErrors, attempt, fields, validate
+from web.forms import FormErrors, attempt, fields, submit, validate
 from web.trial_routes import render_trial_page
 from web.ui import Ui
 
@@ -57,13 +57,14 @@ def add_criterion(
     trial_id: Id,
 ) -> Response:
     values = fields(form)
-    criterion, errors = validate(SuccessCriterionCreate, values)
-    if criterion is not None:
-        added, errors = attempt(
-            conn, lambda: assessment.add_criterion(conn, who, trial_id, criterion)
-        )
-        if added is not None:
-            return _done(trial_id, "criteria")
+    added, errors = submit(
+        conn,
+        SuccessCriterionCreate,
+        values,
+        lambda criterion: assessment.add_criterion(conn, who, trial_id, criterion),
+    )
+    if added is not None:
+        return _done(trial_id, "criteria")
     return _back(request, ui, conn, who, trial_id, "criterion", values, errors)
 
 
@@ -79,13 +80,14 @@ def edit_criterion(
 ) -> Response:
     """The whole criterion is sent: an empty activity or description is cleared."""
     values: dict[str, Any] = {"activity_id": None, "description": ""} | fields(form)
-    change, errors = validate(SuccessCriterionUpdate, values)
-    if change is not None:
-        saved, errors = attempt(
-            conn, lambda: assessment.edit_criterion(conn, who, trial_id, criterion_id, change)
-        )
-        if saved is not None:
-            return _done(trial_id, "criteria")
+    saved, errors = submit(
+        conn,
+        SuccessCriterionUpdate,
+        values,
+        lambda change: assessment.edit_criterion(conn, who, trial_id, criterion_id, change),
+    )
+    if saved is not None:
+        return _done(trial_id, "criteria")
     return _back(request, ui, conn, who, trial_id, f"criterion{criterion_id}", values, errors)
 
 

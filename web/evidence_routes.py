@@ -15,7 +15,7 @@ from trials.evaluation_repository import ExportKind
 from trials.export import export_csv
 from trials.schemas import ActivityCreate, ObservationCreate, Phase
 from web.deps import CheckedForm, CoordinatorOnly, SignedIn, StaffOnly
-from web.forms import FormErrors, attempt, fields, validate
+from web.forms import FormErrors, attempt, fields, submit
 from web.ui import render
 
 router = APIRouter()
@@ -63,11 +63,11 @@ def add_activity(
     trial_id: Id,
 ) -> Response:
     values = fields(form)
-    activity, errors = validate(ActivityCreate, values)
-    if activity is not None:
-        added, errors = attempt(conn, lambda: trials.add_activity(conn, trial_id, activity))
-        if added is not None:
-            return RedirectResponse(f"/app/trials/{trial_id}/time-motion", status_code=303)
+    added, errors = submit(
+        conn, ActivityCreate, values, lambda activity: trials.add_activity(conn, trial_id, activity)
+    )
+    if added is not None:
+        return RedirectResponse(f"/app/trials/{trial_id}/time-motion", status_code=303)
     errors = FormErrors({f"activity_{k}" if k else "activity": v for k, v in errors.items()})
     return _time_motion_page(
         request, ui, conn, who, trial_id, status_code=422, errors=errors, values=values

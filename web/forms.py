@@ -78,6 +78,17 @@ def validate(model: type[M], data: dict[str, Any]) -> tuple[M | None, FormErrors
         return None, errors
 
 
+def submit(
+    conn: psycopg.Connection, model: type[M], data: dict[str, Any], action: Callable[[M], R]
+) -> tuple[R | None, FormErrors]:
+    """What every form does: validate the fields as the API's model, then run the service call
+    on it in a savepoint. The result, or the field errors (or the service's refusal) to show."""
+    parsed, errors = validate(model, data)
+    if parsed is None:
+        return None, errors
+    return attempt(conn, lambda: action(parsed))
+
+
 def attempt(conn: psycopg.Connection, action: Callable[[], R]) -> tuple[R | None, FormErrors]:
     """Run a service call in a savepoint: a refused change leaves the page's transaction usable."""
     try:

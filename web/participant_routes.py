@@ -21,7 +21,7 @@ from trials.schemas import (
     WithdrawalRequest,
 )
 from web.deps import CheckedForm, CoordinatorOnly, SignedIn
-from web.forms import FormErrors, attempt, fields, validate
+from web.forms import FormErrors, attempt, fields, submit, validate
 from web.trial_routes import render_trial_page
 from web.ui import Ui, render
 
@@ -38,13 +38,14 @@ def enrol(
     trial_id: Id,
 ) -> Response:
     values = fields(form, instants=("enrolled_at",))
-    enrolment, errors = validate(ParticipantCreate, values)
-    if enrolment is not None:
-        participant, errors = attempt(
-            conn, lambda: trials.enrol_participant(conn, who, trial_id, enrolment)
-        )
-        if participant is not None:
-            return RedirectResponse(f"/app/participants/{participant.id}", status_code=303)
+    participant, errors = submit(
+        conn,
+        ParticipantCreate,
+        values,
+        lambda enrolment: trials.enrol_participant(conn, who, trial_id, enrolment),
+    )
+    if participant is not None:
+        return RedirectResponse(f"/app/participants/{participant.id}", status_code=303)
     errors = FormErrors({f"participant_{k}" if k else "participant": v for k, v in errors.items()})
     return render_trial_page(
         request, ui, conn, who, trial_id, status_code=422, errors=errors, values=values
@@ -96,13 +97,14 @@ def give_consent(
     values = fields(form, lists=("scopes",), instants=("valid_from",))
     if values.get("given_by") != GivenBy.PROXY:
         values.pop("proxy_relation", None)  # the field stays on the page but is not the proxy's
-    consent, errors = validate(ConsentCreate, values)
-    if consent is not None:
-        given, errors = attempt(
-            conn, lambda: trials.give_consent(conn, who, participant_id, consent)
-        )
-        if given is not None:
-            return RedirectResponse(f"/app/participants/{participant_id}#consent", status_code=303)
+    given, errors = submit(
+        conn,
+        ConsentCreate,
+        values,
+        lambda consent: trials.give_consent(conn, who, participant_id, consent),
+    )
+    if given is not None:
+        return RedirectResponse(f"/app/participants/{participant_id}#consent", status_code=303)
     return _participant_page(
         request, ui, conn, who, participant_id, status_code=422, errors=errors, values=values
     )

@@ -14,7 +14,7 @@ from trials import evaluation_service
 from trials import service as trials
 from trials.schemas import CompanyCreate, SiteCreate, UnitCreate
 from web.deps import CheckedForm, CoordinatorOnly, SignedIn, StaffOnly, Who
-from web.forms import attempt, fields, validate
+from web.forms import fields, submit
 from web.ui import render
 
 router = APIRouter()
@@ -51,11 +51,14 @@ def create_company(
     request: Request, ui: SignedIn, who: CoordinatorOnly, conn: Conn, form: CheckedForm
 ) -> Response:
     values = fields(form)
-    request_model, errors = validate(CompanyCreate, values)
-    if request_model is not None:
-        company, errors = attempt(conn, lambda: trials.register_company(conn, request_model))
-        if company is not None:
-            return RedirectResponse(f"/app/companies#company-{company.id}", status_code=303)
+    company, errors = submit(
+        conn,
+        CompanyCreate,
+        values,
+        lambda request_model: trials.register_company(conn, request_model),
+    )
+    if company is not None:
+        return RedirectResponse(f"/app/companies#company-{company.id}", status_code=303)
     return _companies_page(request, ui, conn, who, errors=errors, values=values, status_code=422)
 
 
@@ -72,11 +75,11 @@ def create_site(
     request: Request, ui: SignedIn, who: CoordinatorOnly, conn: Conn, form: CheckedForm
 ) -> Response:
     values = fields(form)
-    request_model, errors = validate(SiteCreate, values)
-    if request_model is not None:
-        site, errors = attempt(conn, lambda: trials.register_site(conn, request_model))
-        if site is not None:
-            return RedirectResponse(f"/app/sites/{site.id}", status_code=303)
+    site, errors = submit(
+        conn, SiteCreate, values, lambda request_model: trials.register_site(conn, request_model)
+    )
+    if site is not None:
+        return RedirectResponse(f"/app/sites/{site.id}", status_code=303)
     listed = trials.list_sites(conn, ALL).items
     return render(
         request, ui, "sites.html", status_code=422, sites=listed, errors=errors, values=values
@@ -106,9 +109,12 @@ def add_unit(
     site_id: Id,
 ) -> Response:
     values = fields(form)
-    request_model, errors = validate(UnitCreate, values)
-    if request_model is not None:
-        unit, errors = attempt(conn, lambda: trials.add_unit(conn, site_id, request_model))
-        if unit is not None:
-            return RedirectResponse(f"/app/sites/{site_id}", status_code=303)
+    unit, errors = submit(
+        conn,
+        UnitCreate,
+        values,
+        lambda request_model: trials.add_unit(conn, site_id, request_model),
+    )
+    if unit is not None:
+        return RedirectResponse(f"/app/sites/{site_id}", status_code=303)
     return _site_page(request, ui, conn, site_id, errors=errors, values=values, status_code=422)

@@ -33,7 +33,7 @@ from trials.schemas import (
 from web import charts
 from web.assessment_view import assessment_context
 from web.deps import CheckedForm, CoordinatorOnly, SignedIn, Who
-from web.forms import FormErrors, attempt, fields, validate
+from web.forms import FormErrors, attempt, fields, submit, validate
 from web.ui import Ui, render
 
 router = APIRouter()
@@ -138,11 +138,11 @@ def save_plan(
     changes = {name: values.get(name) for name in NULLABLE_ON_UPDATE} | values
     changes.setdefault("site_ids", [])
     changes.setdefault("unit_ids", [])
-    update, errors = validate(TrialUpdate, changes)
-    if update is not None:
-        saved, errors = attempt(conn, lambda: trials.update_trial(conn, who, trial_id, update))
-        if saved is not None:
-            return RedirectResponse(f"/app/trials/{trial_id}", status_code=303)
+    saved, errors = submit(
+        conn, TrialUpdate, changes, lambda update: trials.update_trial(conn, who, trial_id, update)
+    )
+    if saved is not None:
+        return RedirectResponse(f"/app/trials/{trial_id}", status_code=303)
     return _new_trial_page(
         request, ui, conn, who, status_code=422, values=values, errors=errors, editing=trial
     )
@@ -237,11 +237,14 @@ def transition(
     trial_id: Id,
 ) -> Response:
     values = fields(form)
-    change, errors = validate(TransitionRequest, values)
-    if change is not None:
-        moved, errors = attempt(conn, lambda: trials.transition_trial(conn, who, trial_id, change))
-        if moved is not None:
-            return RedirectResponse(f"/app/trials/{trial_id}#lifecycle", status_code=303)
+    moved, errors = submit(
+        conn,
+        TransitionRequest,
+        values,
+        lambda change: trials.transition_trial(conn, who, trial_id, change),
+    )
+    if moved is not None:
+        return RedirectResponse(f"/app/trials/{trial_id}#lifecycle", status_code=303)
     errors = FormErrors({"transition": errors.get("") or next(iter(errors.values()), "")})
     return render_trial_page(
         request, ui, conn, who, trial_id, status_code=422, errors=errors, values=values
@@ -258,11 +261,11 @@ def add_cost(
     trial_id: Id,
 ) -> Response:
     values = fields(form, flags=("recurring",))
-    cost, errors = validate(CostCreate, values)
-    if cost is not None:
-        added, errors = attempt(conn, lambda: trials.add_cost(conn, trial_id, cost))
-        if added is not None:
-            return RedirectResponse(f"/app/trials/{trial_id}#costs", status_code=303)
+    added, errors = submit(
+        conn, CostCreate, values, lambda cost: trials.add_cost(conn, trial_id, cost)
+    )
+    if added is not None:
+        return RedirectResponse(f"/app/trials/{trial_id}#costs", status_code=303)
     errors = FormErrors({f"cost_{k}" if k else "cost": v for k, v in errors.items()})
     return render_trial_page(
         request, ui, conn, who, trial_id, status_code=422, errors=errors, values=values
