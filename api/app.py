@@ -14,6 +14,7 @@ from access.routes import router as access_router
 from api.admission import AdmissionMiddleware
 from api.errors import install_error_handlers
 from devices.routes import router as devices_router
+from infra.capacity import ConnectionGate
 from infra.db import create_pool
 from infra.http import ERROR_RESPONSES, Conn
 from infra.settings import Settings
@@ -80,10 +81,15 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool = create_pool(
-            database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max
+            database_url,
+            min_size=settings.db_pool_min,
+            max_size=settings.db_pool_max,
+            statement_timeout_ms=settings.api_statement_timeout_ms,
         )
         pool.open(wait=True, timeout=10)
-        app.state.pool = pool
+        app.state.connection_gate = ConnectionGate(
+            pool, settings.api_queue_limit, settings.api_queue_timeout_seconds
+        )
         try:
             yield
         finally:

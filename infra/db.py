@@ -56,8 +56,14 @@ def connection(url: str, *, as_app: bool = True) -> Iterator[psycopg.Connection]
         conn.close()
 
 
-def create_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> ConnectionPool:
-    """A pool that is not yet open: the caller opens it in its lifespan."""
+def create_pool(
+    url: str, *, min_size: int = 1, max_size: int = 10, statement_timeout_ms: int = 0
+) -> ConnectionPool:
+    """A pool that is not yet open: the caller opens it in its lifespan.
+
+    Its timeout is short: callers go through a gate sized to the pool (infra/capacity.py), so a
+    wait here means the database itself is slow to connect, which is answered, not waited out.
+    """
     return ConnectionPool(
         url,
         min_size=min_size,
@@ -65,7 +71,8 @@ def create_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> Connectio
         open=False,
         configure=_act_as_app_role,
         check=ConnectionPool.check_connection,
-        kwargs={"connect_timeout": 5},
+        kwargs={"connect_timeout": 5, "options": f"-c statement_timeout={statement_timeout_ms}"},
+        timeout=5,
         name="ldl",
     )
 

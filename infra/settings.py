@@ -51,6 +51,12 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=default_data_dir)
     db_pool_min: int = Field(1, ge=0)
     db_pool_max: int = Field(10, ge=1)
+    # Load shedding (infra/capacity.py): requests beyond the pool's connections wait in a queue of
+    # at most this many for at most this long; the rest get 503 with Retry-After at once.
+    api_queue_limit: int = Field(200, ge=0)
+    api_queue_timeout_seconds: float = Field(0.5, gt=0)
+    # No request's statement may hold a connection longer (a 503 "took too long"); 0 = no limit.
+    api_statement_timeout_ms: int = Field(10_000, ge=0)
     ingest_client_id: str = "ldl-ingest-1"
     ingest_metrics_port: int = Field(9108, ge=0, le=65535)
     ingest_batch_size: int = Field(2000, ge=1)
