@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal, localcontext
+from functools import lru_cache
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -78,6 +79,7 @@ def t_cdf(t: float, df: float) -> float:
     return 1.0 - tail if t >= 0 else tail
 
 
+@lru_cache(maxsize=1024)  # 200 bisection steps; a trial's pages ask for the same few again
 def t_quantile(p: float, df: float) -> float:
     """The p-quantile of Student's t with df (possibly fractional) degrees of freedom."""
     if not 0.5 <= p < 1.0:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 from datetime import date
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from matplotlib import rc_context
@@ -52,16 +53,28 @@ def _axes_in(axes: Any, ui: Ui, *, dates: bool, digits: int = 0) -> None:
     axes.yaxis.set_major_formatter(FuncFormatter(lambda value, _pos: ui.number(value, digits)))
 
 
+# Drawing a chart costs 100-200 ms of CPU (most of a trial page's time), and many readers of one
+# trial see the same picture: each is drawn once per language and series, then served from here.
+CHARTS_KEPT = 128
+
+
 def usage_svg(daily: list[UsageBucket], ui: Ui) -> str | None:
     """None when there is nothing to draw: an empty chart says less than a sentence."""
     if not any(u.readings or u.events for u in daily):
         return None
+    return _usage_svg(ui.locale, tuple((u.bucket, u.readings, u.events) for u in daily))
+
+
+@lru_cache(maxsize=CHARTS_KEPT)
+def _usage_svg(locale: str, daily: tuple[tuple[Any, int, int], ...]) -> str:
+    ui = Ui(locale)
     figure = Figure(figsize=(8, 2.8), layout="constrained")
     axes = figure.subplots()
-    days = date2num([u.bucket for u in daily])
-    axes.bar(days, [u.readings for u in daily], color=BLUE, label=ui.gettext("readings"))
+    days = date2num([bucket for bucket, _, _ in daily])
+    axes.bar(days, [readings for _, readings, _ in daily], color=BLUE,
+             label=ui.gettext("readings"))  # fmt: skip
     twin = axes.twinx()
-    twin.plot(days, [u.events for u in daily], color=ORANGE, marker="o", markersize=3,
+    twin.plot(days, [events for _, _, events in daily], color=ORANGE, marker="o", markersize=3,
               label=ui.gettext("events"))  # fmt: skip
     twin.set_ylabel(ui.gettext("events per day"))
     twin.set_ylim(bottom=0)
@@ -93,8 +106,12 @@ def cumulative_hours(saved: TimeSaved) -> list[tuple[date, float, float, float]]
 
 def time_saved_svg(saved: TimeSaved, ui: Ui) -> str | None:
     rows = cumulative_hours(saved)
-    if not rows:
-        return None
+    return _time_saved_svg(ui.locale, tuple(rows)) if rows else None
+
+
+@lru_cache(maxsize=CHARTS_KEPT)
+def _time_saved_svg(locale: str, rows: tuple[tuple[date, float, float, float], ...]) -> str:
+    ui = Ui(locale)
     figure = Figure(figsize=(8, 2.8), layout="constrained")
     axes = figure.subplots()
     days = date2num([r[0] for r in rows])
