@@ -13,11 +13,12 @@ from fastapi_offline import FastAPIOffline
 from access.routes import router as access_router
 from api.admission import AdmissionMiddleware
 from api.errors import install_error_handlers
+from api.server_timing import ServerTimingMiddleware
 from devices.routes import router as devices_router
 from infra.capacity import ConnectionGate
 from infra.db import create_pool
 from infra.http import ERROR_RESPONSES, Conn
-from infra.settings import Settings
+from infra.settings import Settings, load_settings
 from ingest.routes import router as ingest_router
 from trials.assessment_routes import router as assessment_router
 from trials.evaluation_routes import router as evaluation_router
@@ -111,6 +112,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(
         AdmissionMiddleware, max_body_bytes=settings.api_max_body_bytes, own_auth_prefix=WEB_APP
     )
+    app.add_middleware(ServerTimingMiddleware)  # outermost: it times the admission too
 
     @app.get("/", include_in_schema=False)
     def root() -> HTMLResponse:
@@ -129,3 +131,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(assessment_router)
     app.mount(WEB_APP, create_web_app(app.state))  # the web app for people, with its static files
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app for `ldl api --workers N` (uvicorn's factory): settings from the LDL_* variables."""
+    return create_app(load_settings())

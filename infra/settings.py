@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     mqtt_topic_prefix: str = "ldl/v1"
     api_host: str = "127.0.0.1"
     api_port: int = Field(8000, ge=1, le=65535)
+    # `ldl api` processes sharing the port; each has its own pool of LDL_DB_POOL_MAX connections.
+    api_workers: int = Field(1, ge=1)
     # Larger request bodies are refused (413) before they are read; the largest real one is a
     # trial with its plan, a few KiB.
     api_max_body_bytes: int = Field(1024 * 1024, ge=1024)

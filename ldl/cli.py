@@ -54,6 +54,7 @@ def migrate(
 def api(
     host: Annotated[str | None, typer.Option(help="overrides LDL_API_HOST")] = None,
     port: Annotated[int | None, typer.Option(help="overrides LDL_API_PORT")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="overrides LDL_API_WORKERS")] = None,
 ) -> None:
     """Serve the HTTP API for coordinators, evaluators, companies."""
     import uvicorn
@@ -61,9 +62,20 @@ def api(
     from api.app import create_app
     from infra.db import connect
 
-    settings = _settings(api_host=host, api_port=port)
+    settings = _settings(api_host=host, api_port=port, api_workers=workers)
     connect(settings.require_database_url()).close()  # fail with one line, not a traceback
-    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port)
+    if settings.api_workers == 1:
+        uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port)
+        return
+    # Several processes on one port (one Python process runs on one core at a time); each builds
+    # its app, pool and connection gate from the same LDL_* environment.
+    uvicorn.run(
+        "api.app:app_from_environment",
+        factory=True,
+        host=settings.api_host,
+        port=settings.api_port,
+        workers=settings.api_workers,
+    )
 
 
 @app.command()
