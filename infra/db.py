@@ -77,6 +77,15 @@ def create_pool(
     )
 
 
+EXPORT_STATEMENT_TIMEOUT = "5min"
+
+
+def allow_long_statements(conn: psycopg.Connection) -> None:
+    """Lift LDL_API_STATEMENT_TIMEOUT_MS to minutes for this transaction only: for work known to
+    be long and rare (a whole trial's export), not for pages that a crowd can call."""
+    conn.execute("SELECT set_config('statement_timeout', %s, true)", (EXPORT_STATEMENT_TIMEOUT,))
+
+
 # --------------------------------------------------------------- rows as pydantic models
 Row = TypeVar("Row")
 Query = str | sql.SQL | sql.Composed

@@ -25,6 +25,7 @@ import psycopg
 
 from access.schemas import Principal
 from access.service import record
+from infra.db import allow_long_statements
 from trials import evaluation_repository as repo
 from trials.evaluation_repository import ExportKind
 from trials.evaluation_service import authorised_trial
@@ -77,6 +78,7 @@ def export_csv(
     conn: psycopg.Connection, principal: Principal, trial_id: int, kind: ExportKind
 ) -> Export:
     authorised_trial(conn, principal, trial_id)
+    allow_long_statements(conn)
     pseudonym = Pseudonymiser()
     spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 - handed to Export
     text = io.TextIOWrapper(spool, encoding="utf-8", newline="")

@@ -140,3 +140,30 @@ def test_a_statement_that_runs_too_long_is_a_503_and_gives_its_connection_back(
         blocker.rollback()
         # The one connection came back to the pool, rolled back and usable.
         assert httpx.get(f"{url}/companies", headers=bearer(key)).status_code == 200
+
+
+def test_a_download_being_read_slowly_holds_no_database_connection(
+    settings: Settings, conn: psycopg.Connection
+) -> None:
+    from tests.evaluation.seed import constructed_trial
+
+    seeded = constructed_trial(conn)
+    conn.execute(  # 200,000 room readings: a CSV far larger than the socket's buffers
+        "INSERT INTO telemetry_readings (ts, device_id, metric, value, trial_id, site_id, unit_id)"
+        " SELECT now() - make_interval(secs => i), %s, 'movement', i %% 7, %s, %s, %s"
+        " FROM generate_series(1, 200000) i",
+        (seeded.room_device, seeded.trial_id, seeded.site_id, seeded.unit_ids[0]),
+    )
+    conn.commit()
+    evaluator = make_key(conn, Role.EVALUATOR)
+    with serve(_small(settings, db_pool_max=1)) as url, httpx.Client(base_url=url) as client:
+        path = f"/trials/{seeded.trial_id}/exports/readings.csv"
+        with client.stream("GET", path, headers=bearer(evaluator), timeout=60) as download:
+            assert download.status_code == 200
+            first = next(download.iter_bytes())  # then the reader stalls, mid-download
+            assert first.startswith(b"ts,")
+            # The only connection is free: the export was spooled before the first byte left.
+            started = time.monotonic()
+            other = httpx.get(f"{url}/trials", headers=bearer(evaluator), timeout=CLIENT_TIMEOUT)
+            assert other.status_code == 200
+            assert time.monotonic() - started < 1.0
