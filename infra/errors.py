@@ -10,7 +10,8 @@ class LdlError(Exception):
 
     status_code = 400
     error = "bad_request"
-    headers: ClassVar[dict[str, str] | None] = None  # sent with the error's response (e.g. Retry-After)
+    # Sent with the error's response (e.g. Retry-After).
+    headers: ClassVar[dict[str, str] | None] = None
 
     def __init__(self, detail: str, **extra: Any) -> None:
         super().__init__(detail)
