@@ -35,6 +35,12 @@ def _dateonly(values: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _switch_language(request: Request, locale: str) -> str:
+    """This page in another language: every other query parameter (next, sort, filters) kept."""
+    url = request.url.include_query_params(lang=locale)
+    return f"{url.path}?{url.query}"
+
+
 def _local_input(value: datetime | str | None) -> str:
     """A value for <input type=datetime-local>, in Copenhagen time (text typed stays as it was)."""
     if not isinstance(value, datetime):
@@ -58,6 +64,7 @@ templates.filters.update(
     dateonly=_dateonly,
     local_input=_local_input,
 )
+templates.globals.update(switch_language=_switch_language)
 
 
 @dataclass(frozen=True)
