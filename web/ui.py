@@ -12,6 +12,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from access.accounts import mask_csrf
 from access.schemas import WebSession
 from i18n import TIMEZONE, Formatter, negotiate, translations
 
@@ -64,7 +65,7 @@ templates.filters.update(
     dateonly=_dateonly,
     local_input=_local_input,
 )
-templates.globals.update(switch_language=_switch_language)
+templates.globals.update(switch_language=_switch_language, mask_csrf=mask_csrf)
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,7 @@ def render(
         _=ui.gettext,
         pgettext=ui.pgettext,
         session=ui.session,
-        csrf_token=ui.session.csrf_token if ui.session else "",
+        csrf_token=mask_csrf(ui.session.csrf_token) if ui.session else "",
         **context,
     )
     response = HTMLResponse(html, status_code=status_code)
