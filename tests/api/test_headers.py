@@ -7,7 +7,13 @@ import gzip
 import httpx
 import pytest
 
-from api.headers import APP_POLICY, NOTHING_POLICY, REDOC_POLICY, REPORT_POLICY
+from api.headers import (
+    APP_POLICY,
+    NOTHING_POLICY,
+    REDOC_POLICY,
+    REPORT_POLICY,
+    SecurityHeadersMiddleware,
+)
 
 COMMON = {
     "x-frame-options": "DENY",
@@ -46,6 +52,23 @@ def test_the_web_apps_policy_allows_only_its_own_files() -> None:
     assert APP_POLICY.startswith("default-src 'self';")
     assert "unsafe" not in APP_POLICY and "script-src" not in APP_POLICY  # nothing inline
     assert "script-src" not in REPORT_POLICY  # the report runs no script at all
+
+
+@pytest.mark.parametrize(
+    ("path", "policy"),
+    [
+        ("/trials/3/report", REPORT_POLICY),  # the API's HTML report, as the web app's
+        ("/app/trials/3/report", REPORT_POLICY),
+        ("/trials/3/report.pdf", NOTHING_POLICY),
+        ("/app/trials/3/report.pdf", APP_POLICY),
+        ("/app/trials/3", APP_POLICY),
+        ("/docs/oauth2-redirect", "swagger"),
+        ("/docs-assets/swagger-ui-bundle.js", NOTHING_POLICY),
+    ],
+)
+def test_each_path_gets_the_policy_of_what_it_serves(path: str, policy: str) -> None:
+    headers = SecurityHeadersMiddleware(app=None, swagger_policy="swagger")  # type: ignore[arg-type]
+    assert headers.policy_for(path) == policy
 
 
 def test_gzip_when_accepted_and_the_body_decodes_to_the_same(http: httpx.Client) -> None:
