@@ -13,6 +13,7 @@ from fastapi_offline import FastAPIOffline
 from access.routes import router as access_router
 from api.admission import AdmissionMiddleware
 from api.errors import install_error_handlers
+from api.headers import add_response_middleware
 from api.server_timing import ServerTimingMiddleware
 from devices.routes import router as devices_router
 from infra.capacity import ConnectionGate
@@ -112,6 +113,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(
         AdmissionMiddleware, max_body_bytes=settings.api_max_body_bytes, own_auth_prefix=WEB_APP
     )
+    add_response_middleware(app)  # security headers and gzip, outside the admission
     app.add_middleware(ServerTimingMiddleware)  # outermost: it times the admission too
 
     @app.get("/", include_in_schema=False)

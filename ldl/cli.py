@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -79,7 +80,12 @@ def api(
 
 
 @app.command()
-def ingest() -> None:
+def ingest(
+    ready_file: Annotated[
+        Path | None,
+        typer.Option(help="write this file once subscribed to the broker; removed on exit"),
+    ] = None,
+) -> None:
     """Run the MQTT ingest worker: validate, gate, store telemetry."""
     import threading
 
@@ -100,7 +106,7 @@ def ingest() -> None:
     )
     rollups.start()
     try:
-        run_worker(settings)
+        run_worker(settings, ready_file)
     finally:
         stop.set()
         rollups.join(timeout=10)

@@ -7,6 +7,7 @@ reader user gets what the picture shows.
 from __future__ import annotations
 
 import io
+import re
 from datetime import date
 from decimal import Decimal
 from functools import lru_cache
@@ -24,14 +25,35 @@ from web.ui import Ui
 BLUE, ORANGE, TEAL, DARK_TEAL = "#2E5C8A", "#B35900", "#4C9A96", "#1F5F5B"  # ≥ 3:1 on white
 
 
+SVG_WITHOUT_METADATA: dict[str, Any] = {key: None for key in ("Creator", "Date", "Format", "Type")}
+STYLE_ATTRIBUTE = re.compile(r'style="([^"]*)"')
+STYLE_ELEMENT = re.compile(r"<style[^>]*>.*?</style>", re.DOTALL)
+
+
+def _as_presentation_attributes(match: re.Match[str]) -> str:
+    """`style="fill: #fff; stroke-width: 0.8"` as `fill="#fff" stroke-width="0.8"` (the value is
+    already escaped for a double-quoted attribute, and stays so)."""
+    declarations = (part.partition(":") for part in match.group(1).split(";") if part.strip())
+    return " ".join(f'{name.strip()}="{value.strip()}"' for name, _, value in declarations)
+
+
 def _svg(figure: Figure) -> str:
     buffer = io.StringIO()
-    with rc_context({"svg.fonttype": "none", "font.size": 9}):
-        figure.savefig(buffer, format="svg")
+    # The same chart is the same SVG: no <metadata> (a timestamp) and clip-path ids hashed from
+    # the clip's own shape, not a random salt (equal ids on one page mean equal clips).
+    with rc_context({"svg.fonttype": "none", "font.size": 9, "svg.hashsalt": "ldl"}):
+        figure.savefig(buffer, format="svg", metadata=SVG_WITHOUT_METADATA)
     text = buffer.getvalue()
+    svg = text[text.index("<svg") :]
+    # The page's Content-Security-Policy refuses inline style: matplotlib's style attributes
+    # become SVG presentation attributes (every property it writes is one), and its one
+    # <style> (round joins, butt caps for everything) becomes inherited attributes on <svg>.
+    svg = STYLE_ATTRIBUTE.sub(_as_presentation_attributes, STYLE_ELEMENT.sub("", svg))
     # aria-hidden: the page gives the same numbers as a table right below the chart.
-    return text[text.index("<svg") :].replace(
-        "<svg ", '<svg aria-hidden="true" focusable="false" ', 1
+    return svg.replace(
+        "<svg ",
+        '<svg aria-hidden="true" focusable="false" stroke-linejoin="round" stroke-linecap="butt" ',
+        1,
     )
 
 
