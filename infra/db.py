@@ -103,7 +103,7 @@ def _reason(attempt: str) -> tuple[str, str]:
     match = _ATTEMPT.match(attempt.strip())
     if match is None:
         return "?", attempt.strip()
-    why = match["why"]
+    why = " ".join(match["why"].removeprefix("FATAL:").split())
     return f"{match['host']}:{match['port'] or 5432}", (
         "read-only (a standby)" if why == "session is read-only" else why
     )
