@@ -28,8 +28,23 @@ from typing import Any
 
 from tests.conftest import free_port
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
-TIMESCALEDB_LIBRARY = Path("/usr/lib/postgresql/15/lib/timescaledb.so")
+
+def _newest_postgresql() -> Path:
+    """Debian's newest PostgreSQL (/usr/lib/postgresql/<major>), the one the cluster runs."""
+    majors = sorted(
+        (
+            path
+            for path in Path("/usr/lib/postgresql").glob("*")
+            if (path / "bin/postgres").exists()
+        ),
+        key=lambda path: int(path.name) if path.name.isdigit() else 0,
+    )
+    return majors[-1] if majors else Path("/usr/lib/postgresql/15")
+
+
+PG_HOME = _newest_postgresql()
+PG_BIN = PG_HOME / "bin"
+TIMESCALEDB_LIBRARY = PG_HOME / "lib/timescaledb.so"
 
 
 def missing_tools() -> str | None:
@@ -39,7 +54,7 @@ def missing_tools() -> str | None:
         missing.append(str(PG_BIN / "postgres"))
     if missing:
         return (
-            f"{', '.join(missing)} not installed (Debian: patroni, etcd-server, postgresql-15);"
+            f"{', '.join(missing)} not installed (Debian: patroni, etcd-server, postgresql);"
             " the failover tests need them"
         )
     return None
