@@ -198,9 +198,10 @@ class PatroniNode:
             "etcd3": {"hosts": [self.etcd.endpoint]},
             "bootstrap": {
                 "dcs": {
-                    "ttl": 20,
-                    "loop_wait": 1,
-                    "retry_timeout": 5,
+                    # As deploy/patroni/patroni.yml (a test keeps the two in step).
+                    "ttl": 30,
+                    "loop_wait": 2,
+                    "retry_timeout": 10,
                     "maximum_lag_on_failover": 16 * 1024 * 1024,
                     "synchronous_mode": True,
                     "synchronous_mode_strict": False,
