@@ -40,7 +40,8 @@ from tests.ingest.conftest import (
 )
 from tests.ops.patroni_cluster import PatroniCluster, PatroniNode, missing_tools, wait_for
 
-pytestmark = pytest.mark.skipif(missing_tools() is not None, reason=missing_tools() or "")
+if (missing := missing_tools()) is not None:
+    pytest.skip(missing, allow_module_level=True)  # one line for the whole module
 
 DATABASE = "ldl"
 
