@@ -7,9 +7,12 @@ from typing import Literal
 from urllib.parse import unquote, urlsplit
 
 import platformdirs
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from infra.db import WRITABLE_SESSION_ATTRS
 from infra.errors import ConfigError
 
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "admin", "password", "postgres"}
@@ -96,9 +99,20 @@ class Settings(BaseSettings):
         ):
             raise ValueError("must look like postgresql://user@host:5432/dbname")
         try:
-            parts.port  # noqa: B018 - urlsplit validates the port lazily
-        except ValueError as exc:
-            raise ValueError(f"bad port: {exc}") from None
+            params = conninfo_to_dict(value)
+        except psycopg.ProgrammingError as exc:
+            raise ValueError(str(exc).strip()) from None
+        # Several nodes: `postgresql://h1:5432,h2:5432/ldl?target_session_attrs=read-write`.
+        ports = [port for port in str(params.get("port", "")).split(",") if port]
+        bad = [port for port in ports if not port.isdigit() or not 0 < int(port) < 65536]
+        if bad:
+            raise ValueError(f"bad port: {', '.join(bad)}")
+        several = "," in str(params.get("host", ""))
+        if several and params.get("target_session_attrs") not in WRITABLE_SESSION_ATTRS:
+            raise ValueError(
+                "names several hosts: add ?target_session_attrs=read-write, so it reaches"
+                " the primary"
+            )
         if not parts.path.strip("/"):
             raise ValueError("must name a database, e.g. postgresql://user@host:5432/ldl")
         return value
