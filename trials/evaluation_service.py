@@ -6,7 +6,6 @@ Never commits; the caller owns the transaction.
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
-from decimal import Decimal
 from typing import Literal
 
 import psycopg
@@ -23,7 +22,7 @@ from trials.assessment_service import SurveySummary
 from trials.business_case import BusinessCase, BusinessCaseInput, CostItem, business_case
 from trials.caveats import Caveat, caveats
 from trials.criteria import CriteriaTally, CriterionResult, Measurements, judge_all, tally
-from trials.evaluation import ActivityEstimate, ActivityInput, TimeSaved, time_saved
+from trials.evaluation import ActivityEstimate, ActivityInput, Shown, TimeSaved, time_saved
 from trials.evaluation_repository import ConsentCoverage, Granularity, Level, TrialFacts
 from trials.schemas import SuccessCriterion
 
@@ -194,7 +193,7 @@ class CriteriaAnswer(BaseModel):
     trial_id: int
     period_from: datetime | None = Field(description="the trial period observed so far")
     period_until: datetime | None
-    observed_days: Decimal | None
+    observed_days: Shown | None
     tally: CriteriaTally
     criteria: list[CriterionResult]
     caveats: list[Caveat]
@@ -369,8 +368,8 @@ class PortfolioItem(BaseModel):
     readings_last_hour: int
     data_flowing: bool
     consent: ConsentCoverage
-    hours_saved: Decimal
-    hours_saved_ci95: tuple[Decimal, Decimal]
+    hours_saved: Shown
+    hours_saved_ci95: tuple[Shown, Shown]
     success_criteria: CriteriaTally
     criteria: list[CriterionResult]
     decision: str | None

@@ -67,7 +67,7 @@ def sections(page: str) -> dict[str, str]:
 
 
 CRITERIA = [
-    # night check: 6 of 12 min saved = 50 % (interval 3.69 … 8.31 min of 12: 30.75 … 69.25 %)
+    # night check: 6 of 12 min saved = 50 % (interval 3.6935 … 8.3065 min of 12: 30.78 … 69.22 %)
     {"metric": "time_saved_pct", "comparison": "at_least", "target": "30", "activity": "night"},
     # medicine round: 3 baseline observations: not yet measurable
     {"metric": "time_saved_pct", "comparison": "at_least", "target": "30", "activity": "medicine"},
@@ -148,7 +148,7 @@ def test_criteria_are_judged_from_live_data_with_their_evidence(
         ("payback_months", "met", "6.15"),
     ]
     night = answer["criteria"][0]
-    assert night["observed_ci95"] == ["30.75", "69.25"] and night["interval_agrees"] is True
+    assert night["observed_ci95"] == ["30.78", "69.22"] and night["interval_agrees"] is True
     assert night["basis"]["baseline_n"] == 5 and "50.00 %" in night["evidence"]
     assert answer["criteria"][1]["reason"] == "too few time observations"
     assert answer["tally"] == {"total": 6, "met": 4, "not_met": 1, "not_measurable": 1}
