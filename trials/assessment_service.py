@@ -152,6 +152,14 @@ class SurveySummary(BaseModel):
     scale: str = SCALE
     groups: list[RespondentSummary]
 
+    @property
+    def withheld_under(self) -> int | None:
+        """The minimum of answers when some median is withheld from this reader, else None."""
+        tallies = [
+            t for g in self.groups for q in g.questions for t in (q.baseline, q.intervention)
+        ]
+        return MIN_ANSWERS_FOR_COMPANIES if any(t.withheld for t in tallies) else None
+
 
 def survey_summary(
     conn: psycopg.Connection, trial_id: int, for_company: bool = False
