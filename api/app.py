@@ -14,14 +14,13 @@ from access.routes import router as access_router
 from api.admission import AdmissionMiddleware
 from api.errors import install_error_handlers
 from devices.routes import router as devices_router
+from evidence.assessment_routes import router as assessment_router
+from evidence.routes import router as evaluation_router
 from infra.db import create_pool
 from infra.http import ERROR_RESPONSES, Conn
 from infra.settings import Settings
 from ingest.routes import router as ingest_router
-from trials.assessment_routes import router as assessment_router
-from trials.evaluation_routes import router as evaluation_router
 from trials.routes import router as trials_router
-from web import create_web_app
 
 WEB_APP = "/app"  # the web app for people: sessions and CSRF tokens, not API keys
 
@@ -121,5 +120,4 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(ingest_router)
     app.include_router(evaluation_router)
     app.include_router(assessment_router)
-    app.mount(WEB_APP, create_web_app(app.state))  # the web app for people, with its static files
     return app

@@ -58,8 +58,8 @@ def api(
     """Serve the HTTP API for coordinators, evaluators, companies."""
     import uvicorn
 
-    from api.app import create_app
     from infra.db import connect
+    from ldl.app import create_app
 
     settings = _settings(api_host=host, api_port=port)
     connect(settings.require_database_url()).close()  # fail with one line, not a traceback
@@ -71,9 +71,9 @@ def ingest() -> None:
     """Run the MQTT ingest worker: validate, gate, store telemetry."""
     import threading
 
+    from evidence.rollup_scheduler import run_rollup_scheduler
     from infra.db import connect
     from ingest.worker import run_worker
-    from trials.rollup_scheduler import run_rollup_scheduler
 
     settings = _settings()
     settings.require_mqtt_url()

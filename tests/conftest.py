@@ -225,7 +225,7 @@ class _ThreadedServer(uvicorn.Server):
 @pytest.fixture
 def api_url(settings: Settings) -> Iterator[str]:
     """The real app, served over real HTTP by uvicorn on a free port."""
-    from api.app import create_app
+    from ldl.app import create_app
 
     port = free_port()
     server = _ThreadedServer(

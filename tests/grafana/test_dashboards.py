@@ -194,7 +194,7 @@ def test_company_b_sees_only_its_own_trial(
 def test_time_saved_interval_matches_the_evaluation_module(
     seed: Seed, login: Callable[[str, str], psycopg.Connection]
 ) -> None:
-    from trials.evaluation import sample_stats, welch_difference
+    from evidence.evaluation import sample_stats, welch_difference
 
     baseline = sample_stats([Decimal(v) for v in BASELINE_MINUTES])
     with_technology = sample_stats([Decimal(v) for v in WITH_TECH_MINUTES])

@@ -10,21 +10,21 @@ from typing import get_args
 from babel.messages.extract import extract_from_file
 from babel.messages.pofile import read_po
 
+from evidence.criteria import UNITS, Verdict
+from evidence.evaluation import Status
+from evidence.report_text import LABELS, Reader
+from evidence.schemas import CriterionMetric, Respondent
 from i18n import catalog_path
-from trials.criteria import UNITS, Verdict
-from trials.evaluation import Status
-from trials.report_text import LABELS, Reader
-from trials.schemas import CriterionMetric, Respondent
 
 ROOT = Path(__file__).parents[2]
 SOURCES = [
-    "trials/report.py",
-    "trials/report_html.py",
-    "trials/report_text.py",
-    "trials/report_charts.py",
-    "trials/caveats.py",
-    "trials/criteria.py",
-    "trials/surveys.py",
+    "evidence/report.py",
+    "evidence/report_html.py",
+    "evidence/report_text.py",
+    "evidence/report_charts.py",
+    "evidence/caveats.py",
+    "evidence/criteria.py",
+    "evidence/surveys.py",
 ]
 
 

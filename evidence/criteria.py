@@ -26,10 +26,10 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from trials.business_case import BusinessCase
-from trials.evaluation import ActivityTimeSaved, Shown, TimeSaved, cents
-from trials.report_text import N_
-from trials.schemas import Comparison, CriterionMetric, SuccessCriterion
+from evidence.business_case import BusinessCase
+from evidence.evaluation import ActivityTimeSaved, Shown, TimeSaved, cents
+from evidence.report_text import N_
+from evidence.schemas import Comparison, CriterionMetric, SuccessCriterion
 
 Verdict = Literal["met", "not_met", "not_measurable"]
 UNITS: dict[CriterionMetric, str] = {

@@ -12,19 +12,19 @@ import psycopg
 from pydantic import BaseModel, Field
 
 from access.schemas import Principal, Role
+from evidence import assessment_repository, assessment_service
+from evidence import repository as repo
+from evidence.assessment_service import SurveySummary
+from evidence.business_case import BusinessCase, BusinessCaseInput, CostItem, business_case
+from evidence.caveats import Caveat, caveats
+from evidence.criteria import CriteriaTally, CriterionResult, Measurements, judge_all, tally
+from evidence.evaluation import ActivityEstimate, ActivityInput, Shown, TimeSaved, time_saved
+from evidence.repository import ConsentCoverage, Granularity, Level, TrialFacts
+from evidence.schemas import SuccessCriterion
 from i18n import TIMEZONE
 from infra.errors import Invalid, NotFound
 from infra.http import Page, PageParams
-from trials import assessment_repository, assessment_service
-from trials import evaluation_repository as repo
 from trials import service as trials_service
-from trials.assessment_service import SurveySummary
-from trials.business_case import BusinessCase, BusinessCaseInput, CostItem, business_case
-from trials.caveats import Caveat, caveats
-from trials.criteria import CriteriaTally, CriterionResult, Measurements, judge_all, tally
-from trials.evaluation import ActivityEstimate, ActivityInput, Shown, TimeSaved, time_saved
-from trials.evaluation_repository import ConsentCoverage, Granularity, Level, TrialFacts
-from trials.schemas import SuccessCriterion
 
 MAX_BUCKETS = {"hour": 24 * 92, "day": 3 * 366}
 

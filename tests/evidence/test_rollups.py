@@ -11,9 +11,11 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
+from evidence.repository import purge_participant_rollups
+from evidence.rollup_scheduler import run_maintenance_once, run_rollup_scheduler
 from infra.db import connect
 from infra.migrate import timescale_enabled
-from tests.evaluation.seed import (
+from tests.evidence.seed import (
     company,
     device,
     participant,
@@ -22,8 +24,6 @@ from tests.evaluation.seed import (
     site_with_units,
     trial,
 )
-from trials.evaluation_repository import purge_participant_rollups
-from trials.rollup_scheduler import run_maintenance_once, run_rollup_scheduler
 
 # 2025-03-30 is a 23-hour day in Copenhagen (clocks go forward at 02:00 local).
 START = datetime(2025, 3, 29, 18, tzinfo=UTC)

@@ -9,7 +9,8 @@ from datetime import datetime, timedelta
 
 import psycopg
 
-from tests.evaluation.seed import (
+from evidence.repository import device_rollup_usage, purge_participant_rollups, usage
+from tests.evidence.seed import (
     company,
     device,
     participant,
@@ -18,8 +19,7 @@ from tests.evaluation.seed import (
     site_with_units,
     trial,
 )
-from tests.evaluation.test_rollups import START, World, _random_telemetry
-from trials.evaluation_repository import device_rollup_usage, purge_participant_rollups, usage
+from tests.evidence.test_rollups import START, World, _random_telemetry
 
 END = START + timedelta(days=3)
 

@@ -12,10 +12,10 @@ from typing import Final, Literal
 
 from pydantic import BaseModel
 
+from evidence.business_case import BusinessCase
+from evidence.evaluation import MIN_OBSERVATIONS, TimeSaved, cents
+from evidence.report_text import N_
 from i18n import Formatter
-from trials.business_case import BusinessCase
-from trials.evaluation import MIN_OBSERVATIONS, TimeSaved, cents
-from trials.report_text import N_
 
 MIN_SPAN_DAYS: Final = 28  # under four weeks a year's projection rests on too little
 FEW_OBSERVATIONS: Final = 10  # an estimate from fewer per phase has a wide interval

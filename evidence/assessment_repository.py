@@ -10,9 +10,9 @@ import psycopg
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel
 
+from evidence.schemas import SuccessCriterion, SurveyResponse
 from infra.db import fetch_all, fetch_one
 from trials.repository import write_returning
-from trials.schemas import SuccessCriterion, SurveyResponse
 
 CRITERION_COLUMNS = (
     "id, trial_id, metric, comparison, target, activity_id, description, created_at, updated_at"

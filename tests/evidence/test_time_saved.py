@@ -9,9 +9,9 @@ import psycopg
 import pytest
 
 from access.schemas import OPERATOR
-from tests.evaluation.seed import T0, T_END, constructed_trial, refresh
-from trials.evaluation import ActivityInput, cents, estimate_activity, t_quantile
-from trials.evaluation_service import business_case_for, time_saved_for
+from evidence.evaluation import ActivityInput, cents, estimate_activity, t_quantile
+from evidence.service import business_case_for, time_saved_for
+from tests.evidence.seed import T0, T_END, constructed_trial, refresh
 
 D = Decimal
 

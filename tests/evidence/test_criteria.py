@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from trials.business_case import BusinessCaseInput, CostItem, business_case
-from trials.caveats import caveats
-from trials.criteria import Measurements, judge
-from trials.evaluation import ActivityInput, time_saved
-from trials.schemas import Comparison, CriterionMetric, SuccessCriterion
+from evidence.business_case import BusinessCaseInput, CostItem, business_case
+from evidence.caveats import caveats
+from evidence.criteria import Measurements, judge
+from evidence.evaluation import ActivityInput, time_saved
+from evidence.schemas import Comparison, CriterionMetric, SuccessCriterion
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -17,8 +17,8 @@ from psycopg import sql
 from psycopg.rows import class_row, dict_row
 from pydantic import BaseModel
 
+from evidence import trial_rollup
 from infra.migrate import timescale_enabled
-from trials import trial_rollup
 
 ROLLUP_TIMEZONE = "Europe/Copenhagen"
 ROLLUP_LOCK = 6_000_006  # serialises refresh and purge, so an erase cannot race a refresh
@@ -278,6 +278,28 @@ def _rollup_storage(conn: psycopg.Connection) -> list[tuple[Granularity, sql.Com
         (list(grain_of),),
     ).fetchall()
     return [(grain_of[view], sql.Identifier(schema, name)) for view, schema, name in rows]
+
+
+# Everything stored about a participant that an erase must remove; the rollups derived from it
+# go with it (purge_participant_rollups), so one erase reaches all of it.
+PARTICIPANT_DATA_TABLES: tuple[str, ...] = ("telemetry_readings", "telemetry_events")
+
+
+def erase_participant_data(
+    conn: psycopg.Connection, participant_id: int, since: datetime | None = None
+) -> dict[str, int]:
+    """Delete the participant's rows (those at or after `since`, if given); rows per table."""
+    erased: dict[str, int] = {}
+    for table in PARTICIPANT_DATA_TABLES:
+        cursor = conn.execute(
+            sql.SQL(
+                "DELETE FROM {} WHERE participant_id = %(p)s"
+                " AND (%(since)s::timestamptz IS NULL OR ts >= %(since)s)"
+            ).format(sql.Identifier(table)),
+            {"p": participant_id, "since": since},
+        )
+        erased[table] = cursor.rowcount
+    return erased
 
 
 def purge_participant_rollups(

@@ -16,12 +16,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
-from trials.assessment_service import PhaseTally
-from trials.caveats import MIN_SPAN_DAYS, render
-from trials.criteria import CriterionResult
-from trials.evaluation import MIN_OBSERVATIONS, PhaseSummary
-from trials.evaluation_service import Evidence
-from trials.report_text import Reader
+from evidence.assessment_service import PhaseTally
+from evidence.caveats import MIN_SPAN_DAYS, render
+from evidence.criteria import CriterionResult
+from evidence.evaluation import MIN_OBSERVATIONS, PhaseSummary
+from evidence.report_text import Reader
+from evidence.service import Evidence
 
 Recommendation = Literal["no_criteria", "criteria_not_met", "too_early", "adopt", "met_but_costly"]
 

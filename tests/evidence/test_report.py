@@ -1,6 +1,6 @@
 """The report as a council reads it: summary first, criteria judged, caveats, Danish or English.
 
-The constructed trial (tests/evaluation/seed.py) has known figures: 10 days, 10.00 hours saved
+The constructed trial (tests/evidence/seed.py) has known figures: 10 days, 10.00 hours saved
 (3.69 … 8.31 min per night check, 100 checks), 3,000 kr. at 300 kr./h, payback 6.15 months. Its
 success criteria are judged here from live data; the summary is checked against a golden file
 (regenerate with LDL_UPDATE_GOLDEN=1 after a deliberate change, and read the diff).
@@ -22,8 +22,8 @@ import pytest
 
 from access.schemas import Role
 from infra.db import connect
-from tests.evaluation.seed import T0, Seeded, constructed_trial, event, participant, refresh
-from tests.evaluation.test_api import _key
+from tests.evidence.seed import T0, Seeded, constructed_trial, event, participant, refresh
+from tests.evidence.test_api import _key
 
 GOLDEN = Path(__file__).parent / "golden"
 DOCS = Path(__file__).parents[2] / "docs"

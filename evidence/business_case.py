@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel, Field
 
-from trials.evaluation import DAYS_PER_YEAR, MONTHS_PER_YEAR, ActivityEstimate, Shown, cents
+from evidence.evaluation import DAYS_PER_YEAR, MONTHS_PER_YEAR, ActivityEstimate, Shown, cents
 
 
 @dataclass(frozen=True, slots=True)
