@@ -542,7 +542,7 @@ def _surveys(r: Reader, evidence: Evidence) -> Section:
 
     def median(tally: PhaseTally) -> str:
         if tally.withheld:
-            return r._("withheld")
+            return r.label("withheld")
         return "—" if tally.median is None else r.num(tally.median, 1)
 
     for group in groups:
@@ -575,13 +575,7 @@ def _surveys(r: Reader, evidence: Evidence) -> Section:
             )
         )
     if evidence.surveys.withheld_under:
-        section.notes.append(
-            r._(
-                "“withheld”: a median of fewer than %(n)s answers is not shown to the company, "
-                "which knows whom the lab asked and could read one person's own answer off it."
-            )
-            % {"n": evidence.surveys.withheld_under}
-        )
+        section.notes.append(r.withheld_note(evidence.surveys.withheld_under))
     return section
 
 

@@ -45,6 +45,8 @@ LABELS: dict[str, str] = {
     "occurrences/day": N_("a day"),
     "hours/day": N_("hours a day"),
     "months": N_("months"),
+    # a survey median not shown to this reader
+    "withheld": N_("withheld"),
 }
 
 
@@ -118,3 +120,10 @@ class Reader:
 
     def reason(self, reason: str) -> str:
         return self._(reason)
+
+    def withheld_note(self, minimum: int) -> str:
+        """Why a survey median says "withheld" (the report and the web app alike)."""
+        return self._(
+            "“withheld”: a median of fewer than %(n)s answers is not shown to the company, "
+            "which knows whom the lab asked and could read one person's own answer off it."
+        ) % {"n": minimum}

@@ -333,8 +333,8 @@ def completeness_for(
 def trial_flow(conn: psycopg.Connection, principal: Principal, trial_id: int) -> repo.FlowRow:
     """Is data flowing now: devices deployed and online, raw readings in the last hour.
 
-    Raw counts include participants without `company_dashboards` consent, so companies get the
-    consent-filtered usage instead."""
+    The coordinator's live view of the raw rows; companies read the rollups' usage instead (the
+    trial's figures, the same as everyone's)."""
     if principal.role == Role.COMPANY:
         raise NotFound(f"trial {trial_id} does not exist")
     trials_service.get_trial_for(conn, principal, trial_id)
