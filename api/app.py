@@ -16,15 +16,14 @@ from api.errors import install_error_handlers
 from api.headers import add_response_middleware
 from api.server_timing import ServerTimingMiddleware
 from devices.routes import router as devices_router
+from evidence.assessment_routes import router as assessment_router
+from evidence.routes import router as evaluation_router
 from infra.capacity import ConnectionGate
 from infra.db import create_pool
 from infra.http import ERROR_RESPONSES, Conn
-from infra.settings import Settings, load_settings
+from infra.settings import Settings
 from ingest.routes import router as ingest_router
-from trials.assessment_routes import router as assessment_router
-from trials.evaluation_routes import router as evaluation_router
 from trials.routes import router as trials_router
-from web import create_web_app
 
 WEB_APP = "/app"  # the web app for people: sessions and CSRF tokens, not API keys
 
@@ -131,10 +130,4 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(ingest_router)
     app.include_router(evaluation_router)
     app.include_router(assessment_router)
-    app.mount(WEB_APP, create_web_app(app.state))  # the web app for people, with its static files
     return app
-
-
-def app_from_environment() -> FastAPI:
-    """The app for `ldl api --workers N` (uvicorn's factory): settings from the LDL_* variables."""
-    return create_app(load_settings())

@@ -36,10 +36,10 @@ from access.schemas import OPERATOR, ApiKeyCreate, Role, UserCreate
 from access.service import create_key
 from bench.common import machine, scratch_database, write_results
 from bench.evaluation import load_telemetry
+from evidence.repository import refresh_rollups
 from infra.db import connection
 from infra.migrate import TimescaleMode
 from ldl.seed import seed_demo_lab
-from trials.evaluation_repository import refresh_rollups
 
 CLIENT_TIMEOUT = 10.0
 CLIENT_PROCESSES = 4

@@ -60,8 +60,8 @@ def api(
     """Serve the HTTP API for coordinators, evaluators, companies."""
     import uvicorn
 
-    from api.app import create_app
     from infra.db import connect
+    from ldl.app import create_app
 
     settings = _settings(api_host=host, api_port=port, api_workers=workers)
     connect(settings.require_database_url()).close()  # fail with one line, not a traceback
@@ -71,7 +71,7 @@ def api(
     # Several processes on one port (one Python process runs on one core at a time); each builds
     # its app, pool and connection gate from the same LDL_* environment.
     uvicorn.run(
-        "api.app:app_from_environment",
+        "ldl.app:app_from_environment",
         factory=True,
         host=settings.api_host,
         port=settings.api_port,
@@ -89,9 +89,9 @@ def ingest(
     """Run the MQTT ingest worker: validate, gate, store telemetry."""
     import threading
 
+    from evidence.rollup_scheduler import run_rollup_scheduler
     from infra.db import connect
     from ingest.worker import run_worker
-    from trials.rollup_scheduler import run_rollup_scheduler
 
     settings = _settings()
     settings.require_mqtt_url()

@@ -226,7 +226,7 @@ class _ThreadedServer(uvicorn.Server):
 @contextmanager
 def serve(settings: Settings) -> Iterator[str]:
     """The real app for `settings`, served over real HTTP by uvicorn on a free port."""
-    from api.app import create_app
+    from ldl.app import create_app
 
     port = free_port()
     server = _ThreadedServer(

@@ -41,8 +41,6 @@ from trials.schemas import (
     TrialUpdate,
     Unit,
     UnitCreate,
-    WithdrawalRequest,
-    WithdrawalResult,
 )
 
 router = APIRouter()
@@ -193,15 +191,6 @@ def consent_check(
 ) -> ConsentAnswer:
     """Was this scope active at this time? Versions are active on [valid_from, valid_until)."""
     return service.consent_answer(conn, participant_id, scope, at)
-
-
-@router.post("/participants/{participant_id}/consent-withdrawal", tags=["participants"])
-def withdraw_consent(
-    participant_id: ParticipantId, body: WithdrawalRequest, conn: Conn, who: Coordinator
-) -> WithdrawalResult:
-    """End the active consent at `at`. With `erase`, the participant's telemetry is deleted in the
-    same transaction and the rows deleted are reported."""
-    return service.withdraw_consent(conn, who, participant_id, body)
 
 
 # ------------------------------------------------------------- activities, observations

@@ -14,7 +14,7 @@ from access.schemas import Principal, Role
 from access.service import record
 from infra.errors import Conflict, Invalid, NotFound
 from infra.http import Page, PageParams
-from trials import evaluation_repository, repository
+from trials import repository
 from trials.consent import Scope
 from trials.lifecycle import FINISHED, TrialStatus, allowed_from, is_allowed
 from trials.schemas import (
@@ -42,9 +42,7 @@ from trials.schemas import (
     TrialUpdate,
     Unit,
     UnitCreate,
-    WithdrawalMode,
     WithdrawalRequest,
-    WithdrawalResult,
     periods_out_of_order,
 )
 
@@ -339,10 +337,9 @@ def consent_history(conn: psycopg.Connection, participant_id: int) -> list[Conse
 
 def withdraw_consent(
     conn: psycopg.Connection, actor: Principal, participant_id: int, request: WithdrawalRequest
-) -> WithdrawalResult:
-    """Close the active version at `at`, in this transaction delete what is stored stamped at or
-    after `at` (an ingest commit may have stored it before the withdrawal was made), and with
-    `erase` everything collected."""
+) -> Consent:
+    """Close the active version at `at` and write it down. What was collected goes with it in
+    the same transaction: the caller is evidence/erase.py, which owns the erase."""
     versions = _consent_versions_locked(conn, participant_id)
     active = next((v for v in versions if v.valid_until is None), None)
     if active is None:
@@ -364,39 +361,7 @@ def withdraw_consent(
         before=_dumped(active),
         after=_dumped(withdrawn),
     )
-    if request.mode == WithdrawalMode.ERASE:
-        erased = erase_participant_data(conn, actor, participant_id)
-    else:
-        erased = repository.erase_participant_data(conn, participant_id, since=request.at)
-        if any(erased.values()):
-            evaluation_repository.purge_participant_rollups(conn, participant_id, since=request.at)
-            record(
-                conn,
-                actor,
-                "participant.erase",
-                "participant",
-                participant_id,
-                after={"erased_rows": erased, "since": request.at.isoformat()},
-            )
-    return WithdrawalResult(consent=withdrawn, erased_rows=erased)
-
-
-def erase_participant_data(
-    conn: psycopg.Connection, actor: Principal, participant_id: int
-) -> dict[str, int]:
-    """Delete everything stored about the participant, and write down how much went."""
-    erased = repository.erase_participant_data(conn, participant_id)
-    # The rollups were computed from those rows: they go in the same transaction.
-    evaluation_repository.purge_participant_rollups(conn, participant_id)
-    record(
-        conn,
-        actor,
-        "participant.erase",
-        "participant",
-        participant_id,
-        after={"erased_rows": erased},
-    )
-    return erased
+    return withdrawn
 
 
 def consent_answer(

@@ -18,8 +18,8 @@ from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, date2num
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-from trials.evaluation import TimeSaved
-from trials.evaluation_service import UsageBucket
+from evidence.evaluation import TimeSaved
+from evidence.service import UsageBucket
 from web.ui import Ui
 
 BLUE, ORANGE, TEAL, DARK_TEAL = "#2E5C8A", "#B35900", "#4C9A96", "#1F5F5B"  # ≥ 3:1 on white

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from access.schemas import Principal
+from evidence import erase
 from infra.http import Conn
 from infra.types import Id
 from trials import service as trials
@@ -129,7 +130,7 @@ def withdraw(
             withdrawal=withdrawal, at_value=form.get("at"),
         )  # fmt: skip
     result, errors = attempt(
-        conn, lambda: trials.withdraw_consent(conn, who, participant_id, withdrawal)
+        conn, lambda: erase.withdraw_consent(conn, who, participant_id, withdrawal)
     )
     if result is None:
         return _participant_page(

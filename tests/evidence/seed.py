@@ -16,9 +16,9 @@ from decimal import Decimal
 
 import psycopg
 
+from evidence.repository import refresh_rollups
 from infra.db import connect
 from infra.migrate import timescale_enabled
-from trials.evaluation_repository import refresh_rollups
 
 T0 = datetime(2025, 3, 1, tzinfo=UTC)
 T_END = T0 + timedelta(days=10)

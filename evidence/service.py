@@ -6,26 +6,25 @@ Never commits; the caller owns the transaction.
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
-from decimal import Decimal
 from typing import Literal
 
 import psycopg
 from pydantic import BaseModel, Field
 
 from access.schemas import Principal, Role
+from evidence import assessment_repository, assessment_service
+from evidence import repository as repo
+from evidence.assessment_service import SurveySummary
+from evidence.business_case import BusinessCase, BusinessCaseInput, CostItem, business_case
+from evidence.caveats import Caveat, caveats
+from evidence.criteria import CriteriaTally, CriterionResult, Measurements, judge_all, tally
+from evidence.evaluation import ActivityEstimate, ActivityInput, Shown, TimeSaved, time_saved
+from evidence.repository import ConsentCoverage, Granularity, Level, TrialFacts
+from evidence.schemas import SuccessCriterion
 from i18n import TIMEZONE
 from infra.errors import Invalid, NotFound
 from infra.http import Page, PageParams
-from trials import assessment_repository, assessment_service
-from trials import evaluation_repository as repo
 from trials import service as trials_service
-from trials.assessment_service import SurveySummary
-from trials.business_case import BusinessCase, BusinessCaseInput, CostItem, business_case
-from trials.caveats import Caveat, caveats
-from trials.criteria import CriteriaTally, CriterionResult, Measurements, judge_all, tally
-from trials.evaluation import ActivityEstimate, ActivityInput, TimeSaved, time_saved
-from trials.evaluation_repository import ConsentCoverage, Granularity, Level, TrialFacts
-from trials.schemas import SuccessCriterion
 
 MAX_BUCKETS = {"hour": 24 * 92, "day": 3 * 366}
 
@@ -40,7 +39,8 @@ def authorised_trial(conn: psycopg.Connection, principal: Principal, trial_id: i
 
 
 def _for_company(principal: Principal) -> bool:
-    """A company's evidence counts a participant's data only under company_dashboards consent."""
+    """A company's breakdowns below the trial count a participant's data only under
+    company_dashboards consent; the trial's own figures are the same for every reader."""
     return principal.role == Role.COMPANY
 
 
@@ -97,7 +97,7 @@ def usage(
         start,
         end,
         level,
-        dashboards_only=_for_company(principal),
+        for_company=_for_company(principal),
         limit=paging.limit,
         offset=paging.offset,
     )
@@ -130,15 +130,11 @@ def usage(
 
 # ----------------------------------------------------------------- time saved, business
 def _time_saved(
-    conn: psycopg.Connection, facts: TrialFacts, *, dashboards_only: bool
+    conn: psycopg.Connection, facts: TrialFacts
 ) -> tuple[TimeSaved, list[ActivityEstimate]]:
-    """`dashboards_only` (a company): the company's dashboards' rule, so both show one number."""
+    """Every stored event counts, whoever reads: one evidence (README, "Who sees what")."""
     start, until = intervention_period(facts)
-    occurrences = (
-        repo.occurrences_per_day(conn, facts.id, start, until, dashboards_only=dashboards_only)
-        if start and until
-        else {}
-    )
+    occurrences = repo.occurrences_per_day(conn, facts.id, start, until) if start and until else {}
     inputs = [
         ActivityInput(
             activity_id=a.activity_id,
@@ -155,7 +151,7 @@ def _time_saved(
 
 def time_saved_for(conn: psycopg.Connection, principal: Principal, trial_id: int) -> TimeSaved:
     facts = authorised_trial(conn, principal, trial_id)
-    return _time_saved(conn, facts, dashboards_only=_for_company(principal))[0]
+    return _time_saved(conn, facts)[0]
 
 
 def _business_case(
@@ -183,7 +179,7 @@ def business_case_for(
     conn: psycopg.Connection, principal: Principal, trial_id: int
 ) -> BusinessCase:
     facts = authorised_trial(conn, principal, trial_id)
-    estimates = _time_saved(conn, facts, dashboards_only=_for_company(principal))[1]
+    estimates = _time_saved(conn, facts)[1]
     return _business_case(conn, facts, estimates)
 
 
@@ -194,7 +190,7 @@ class CriteriaAnswer(BaseModel):
     trial_id: int
     period_from: datetime | None = Field(description="the trial period observed so far")
     period_until: datetime | None
-    observed_days: Decimal | None
+    observed_days: Shown | None
     tally: CriteriaTally
     criteria: list[CriterionResult]
     caveats: list[Caveat]
@@ -236,12 +232,9 @@ def _criteria_answer(
 
 
 def _judged_with(
-    conn: psycopg.Connection,
-    facts: TrialFacts,
-    criteria: list[SuccessCriterion],
-    dashboards_only: bool = False,
+    conn: psycopg.Connection, facts: TrialFacts, criteria: list[SuccessCriterion]
 ) -> tuple[TimeSaved, BusinessCase, CriteriaAnswer]:
-    saved, estimates = _time_saved(conn, facts, dashboards_only=dashboards_only)
+    saved, estimates = _time_saved(conn, facts)
     case = _business_case(conn, facts, estimates)
     completeness = repo.completeness(conn, facts.id)
     return saved, case, _criteria_answer(conn, facts, saved, case, completeness, criteria)
@@ -252,7 +245,7 @@ def success_criteria_for(
 ) -> CriteriaAnswer:
     facts = authorised_trial(conn, principal, trial_id)
     criteria = assessment_repository.list_criteria(conn, [trial_id])
-    return _judged_with(conn, facts, criteria, dashboards_only=_for_company(principal))[2]
+    return _judged_with(conn, facts, criteria)[2]
 
 
 # ------------------------------------------------------------------------------ report
@@ -263,11 +256,8 @@ class UsageTotals(BaseModel):
     period_until: datetime
     days: int = Field(description="local days in the period")
     days_with_data: int
-    readings_visible: int = Field(description="what this reader may see (a company: consent)")
-    events_visible: int
-    readings_all: int = Field(description="every participant's, in the same period")
-    events_all: int
-    audience: Literal["all", "company"]
+    readings: int = Field(description="every participant's with telemetry consent, and rooms'")
+    events: int
 
 
 class Evidence(BaseModel):
@@ -287,7 +277,7 @@ class Evidence(BaseModel):
 
 def evidence_for(conn: psycopg.Connection, principal: Principal, trial_id: int) -> Evidence:
     facts = authorised_trial(conn, principal, trial_id)
-    saved, estimates = _time_saved(conn, facts, dashboards_only=_for_company(principal))
+    saved, estimates = _time_saved(conn, facts)
     case = _business_case(conn, facts, estimates)
     completeness = repo.completeness(conn, trial_id)
     end = min(facts.trial_until, facts.now) if facts.trial_until else facts.now
@@ -296,12 +286,6 @@ def evidence_for(conn: psycopg.Connection, principal: Principal, trial_id: int) 
     daily = usage(
         conn, principal, trial_id, "day", "trial", start, end, PageParams(limit=10_000, offset=0)
     ).items
-    company = principal.role == Role.COMPANY
-    everyone = (
-        repo.usage(conn, trial_id, "day", start, end, "trial", dashboards_only=False).rows
-        if company
-        else daily
-    )
     first_day, last_day = start.astimezone(TIMEZONE).date(), end.astimezone(TIMEZONE).date()
     if end.astimezone(TIMEZONE).time() == time(0):
         last_day -= timedelta(days=1)  # a period ending at midnight does not touch the next day
@@ -309,12 +293,9 @@ def evidence_for(conn: psycopg.Connection, principal: Principal, trial_id: int) 
         period_from=start,
         period_until=end,
         days=(last_day - first_day).days + 1,
-        days_with_data=sum(1 for u in everyone if u.readings + u.events > 0),
-        readings_visible=sum(u.readings for u in daily),
-        events_visible=sum(u.events for u in daily),
-        readings_all=sum(u.readings for u in everyone),
-        events_all=sum(u.events for u in everyone),
-        audience="company" if company else "all",
+        days_with_data=sum(1 for u in daily if u.readings + u.events > 0),
+        readings=sum(u.readings for u in daily),
+        events=sum(u.events for u in daily),
     )
     return Evidence(
         facts=facts,
@@ -329,7 +310,9 @@ def evidence_for(conn: psycopg.Connection, principal: Principal, trial_id: int) 
             completeness,
             assessment_repository.list_criteria(conn, [trial_id]),
         ),
-        surveys=assessment_service.survey_summary(conn, trial_id, for_company=company),
+        surveys=assessment_service.survey_summary(
+            conn, trial_id, for_company=_for_company(principal)
+        ),
         coverage=repo.consent_coverage(conn, [trial_id])[trial_id],
         completeness=completeness,
         daily_usage=daily,
@@ -350,8 +333,8 @@ def completeness_for(
 def trial_flow(conn: psycopg.Connection, principal: Principal, trial_id: int) -> repo.FlowRow:
     """Is data flowing now: devices deployed and online, raw readings in the last hour.
 
-    Raw counts include participants without `company_dashboards` consent, so companies get the
-    consent-filtered usage instead."""
+    The coordinator's live view of the raw rows; companies read the rollups' usage instead (the
+    trial's figures, the same as everyone's)."""
     if principal.role == Role.COMPANY:
         raise NotFound(f"trial {trial_id} does not exist")
     trials_service.get_trial_for(conn, principal, trial_id)
@@ -369,8 +352,8 @@ class PortfolioItem(BaseModel):
     readings_last_hour: int
     data_flowing: bool
     consent: ConsentCoverage
-    hours_saved: Decimal
-    hours_saved_ci95: tuple[Decimal, Decimal]
+    hours_saved: Shown
+    hours_saved_ci95: tuple[Shown, Shown]
     success_criteria: CriteriaTally
     criteria: list[CriterionResult]
     decision: str | None
@@ -400,9 +383,8 @@ def portfolio(conn: psycopg.Connection, sort: str, paging: PageParams) -> Page[P
     items = []
     criteria = assessment_repository.list_criteria(conn, [f.id for f in all_facts])
     for facts in all_facts:
-        # The portfolio is the coordinators': every participant's consented data counts.
         saved, _, judged = _judged_with(
-            conn, facts, [c for c in criteria if c.trial_id == facts.id], dashboards_only=False
+            conn, facts, [c for c in criteria if c.trial_id == facts.id]
         )
         flow = flows[facts.id]
         items.append(

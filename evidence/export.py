@@ -25,10 +25,10 @@ import psycopg
 
 from access.schemas import Principal
 from access.service import record
+from evidence import repository as repo
+from evidence.repository import ExportKind
+from evidence.service import authorised_trial
 from infra.db import allow_long_statements
-from trials import evaluation_repository as repo
-from trials.evaluation_repository import ExportKind
-from trials.evaluation_service import authorised_trial
 
 PSEUDONYMISED = {"participant_id": "participant", "device_id": "device"}
 SPOOL_BYTES = 8 * 1024 * 1024

@@ -12,6 +12,9 @@ this file states what each metric means and compares it with its target.
   / (stored + messages rejected as dead letters + messages missing in sequence gaps). Readings
   refused for lack of consent are not counted as lost: they were never to be kept.
 - payback_months: the one-off costs over the monthly net benefit, the trial's units, a full year.
+
+Every value is computed and judged unrounded (a mean of 10.6333 min is not 10.63); only the
+serialised answer and the words show it to 0.01.
 """
 
 from __future__ import annotations
@@ -23,10 +26,10 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from trials.business_case import BusinessCase
-from trials.evaluation import ActivityTimeSaved, TimeSaved, cents
-from trials.report_text import N_
-from trials.schemas import Comparison, CriterionMetric, SuccessCriterion
+from evidence.business_case import BusinessCase
+from evidence.evaluation import ActivityTimeSaved, Shown, TimeSaved, cents
+from evidence.report_text import N_
+from evidence.schemas import Comparison, CriterionMetric, SuccessCriterion
 
 Verdict = Literal["met", "not_met", "not_measurable"]
 UNITS: dict[CriterionMetric, str] = {
@@ -69,14 +72,14 @@ class CriterionResult(BaseModel):
     activity_name: str | None
     description: str
     verdict: Verdict
-    observed: Decimal | None = Field(description="the measured value, null when not measurable")
-    observed_ci95: tuple[Decimal, Decimal] | None = Field(
+    observed: Shown | None = Field(description="the measured value, null when not measurable")
+    observed_ci95: tuple[Shown, Shown] | None = Field(
         None, description="95 % interval of the measured value, where it has one"
     )
     interval_agrees: bool | None = Field(
         None, description="true when the whole interval falls on the verdict's side of the target"
     )
-    basis: dict[str, Decimal | int | None] = Field(
+    basis: dict[str, Shown | int | None] = Field(
         description="the counts the value is built from (n per phase, days, hours, messages)"
     )
     reason: str | None = Field(None, description="why it is not (yet) measurable")
@@ -125,13 +128,15 @@ def _time_saved_pct(m: Measurements, activity: ActivityTimeSaved | None) -> _Val
     saved, base = activity.minutes_saved_per_occurrence, activity.baseline.mean_minutes
     if saved is None or not base:
         return _Value(None, None, basis, TOO_FEW, "")
-    pct = cents(saved / base * HUNDRED)
+    pct = saved / base * HUNDRED
     low, high = activity.minutes_saved_per_occurrence_ci95 or (saved, saved)
-    interval = (cents(low / base * HUNDRED), cents(high / base * HUNDRED))
+    interval = (low / base * HUNDRED, high / base * HUNDRED)
+    technology = activity.with_technology.mean_minutes
     evidence = (
-        f"{pct} % less time per occurrence ({base} → {activity.with_technology.mean_minutes} min; "
+        f"{cents(pct)} % less time per occurrence ({cents(base)} → "
+        f"{'—' if technology is None else cents(technology)} min; "
         f"n = {activity.baseline.n} and {activity.with_technology.n}; 95 % interval "
-        f"{interval[0]} % to {interval[1]} %)"
+        f"{cents(interval[0])} % to {cents(interval[1])} %)"
     )
     return _Value(pct, interval, basis, None, evidence)
 
@@ -147,8 +152,11 @@ def _occurrences_per_day(m: Measurements, activity: ActivityTimeSaved | None) ->
         return _Value(None, None, basis, NO_EVENT_TYPE, "")
     if not m.period_days:
         return _Value(None, None, basis, NOT_STARTED, "")
-    per_day = cents(Decimal(activity.occurrences or 0) / m.period_days)
-    evidence = f"{per_day} occurrences per day ({activity.occurrences} in {m.period_days} days)"
+    per_day = Decimal(activity.occurrences or 0) / m.period_days
+    evidence = (
+        f"{cents(per_day)} occurrences per day ({activity.occurrences} in "
+        f"{cents(m.period_days)} days)"
+    )
     return _Value(per_day, None, basis, None, evidence)
 
 
@@ -157,10 +165,10 @@ def _usage_hours_per_day(m: Measurements) -> _Value:
     basis["days"] = m.period_days
     if not m.period_days:
         return _Value(None, None, basis, NOT_STARTED, "")
-    per_day = cents(Decimal(m.hours_with_data) / m.period_days)
+    per_day = Decimal(m.hours_with_data) / m.period_days
     evidence = (
-        f"{per_day} hours per day with device data ({m.hours_with_data} hours in "
-        f"{m.period_days} days)"
+        f"{cents(per_day)} hours per day with device data ({m.hours_with_data} hours in "
+        f"{cents(m.period_days)} days)"
     )
     return _Value(per_day, None, basis, None, evidence)
 
@@ -169,8 +177,8 @@ def _data_completeness_pct(m: Measurements) -> _Value:
     basis: dict[str, Decimal | int | None] = {"stored": m.stored, "lost": m.lost}
     if m.stored + m.lost == 0:
         return _Value(None, None, basis, NO_DATA, "")
-    pct = cents(Decimal(m.stored) / Decimal(m.stored + m.lost) * HUNDRED)
-    evidence = f"{pct} % of the data sent was stored ({m.stored} stored, {m.lost} lost)"
+    pct = Decimal(m.stored) / Decimal(m.stored + m.lost) * HUNDRED
+    evidence = f"{cents(pct)} % of the data sent was stored ({m.stored} stored, {m.lost} lost)"
     return _Value(pct, None, basis, None, evidence)
 
 
@@ -190,7 +198,9 @@ def _payback_months(m: Measurements) -> _Value:
     if projection.payback_months is None:
         # Never paid back: a definite answer, judged below as the worst possible value.
         return _Value(None, None, basis, None, projection.payback_note)
-    evidence = f"paid back after {projection.payback_months} months ({projection.payback_note})"
+    evidence = (
+        f"paid back after {cents(projection.payback_months)} months ({projection.payback_note})"
+    )
     return _Value(projection.payback_months, None, basis, None, evidence)
 
 

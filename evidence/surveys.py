@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Final
 
-from trials.report_text import N_
+from evidence.report_text import N_
 
 STAFF_QUESTIONS: Final = {
     "time_for_residents": N_("I have enough time for the residents."),

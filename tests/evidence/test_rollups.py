@@ -11,9 +11,11 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
+from evidence.repository import purge_participant_rollups
+from evidence.rollup_scheduler import run_maintenance_once, run_rollup_scheduler
 from infra.db import connect
 from infra.migrate import timescale_enabled
-from tests.evaluation.seed import (
+from tests.evidence.seed import (
     company,
     device,
     participant,
@@ -22,8 +24,6 @@ from tests.evaluation.seed import (
     site_with_units,
     trial,
 )
-from trials.evaluation_repository import purge_participant_rollups
-from trials.rollup_scheduler import run_maintenance_once, run_rollup_scheduler
 
 # 2025-03-30 is a 23-hour day in Copenhagen (clocks go forward at 02:00 local).
 START = datetime(2025, 3, 29, 18, tzinfo=UTC)
@@ -163,7 +163,7 @@ def _no_trace_of(conn: psycopg.Connection, erased: int) -> None:
         left = conn.execute(f"SELECT count(*) FROM {view} WHERE participant_id = %s", (erased,))
         assert left.fetchone()[0] == 0, view
     trial_total = conn.execute(
-        "SELECT coalesce(sum(readings + events), 0) FROM usage_trial_hourly WHERE audience = 'all'"
+        "SELECT coalesce(sum(readings + events), 0) FROM usage_trial_hourly"
     ).fetchone()[0]
     raw_total = conn.execute(
         "SELECT (SELECT count(*) FROM telemetry_readings) + (SELECT count(*) FROM telemetry_events)"
@@ -185,7 +185,7 @@ def test_a_reading_days_late_reaches_hourly_and_daily_usage_within_one_refresh(
     row = conn.execute(
         "SELECT (SELECT count(*) FROM telemetry_readings),"
         " (SELECT sum(readings) FROM usage_hourly), (SELECT sum(readings) FROM usage_daily),"
-        " (SELECT sum(readings) FROM usage_trial_hourly WHERE audience = 'all')"
+        " (SELECT sum(readings) FROM usage_trial_hourly)"
     ).fetchone()
     assert row == (2, 2, 2, 2)
     _raw_vs_rollup(conn)

@@ -1,7 +1,7 @@
 """The assessment's rules: success criteria kept per trial, and MAST surveys summarised.
 
 Judging the criteria against live data happens in evaluation_service, which gathers the numbers
-(trials/criteria.py says what each metric means). Never commits; the caller owns the transaction.
+(evidence/criteria.py says what each metric means). Never commits; the caller owns the transaction.
 """
 
 from __future__ import annotations
@@ -13,12 +13,8 @@ from pydantic import BaseModel, Field
 
 from access.schemas import Principal, Role
 from access.service import record
-from infra.errors import Conflict, Invalid, NotFound
-from trials import assessment_repository as repo
-from trials import service as trials_service
-from trials.lifecycle import FINISHED
-from trials.schemas import (
-    Phase,
+from evidence import assessment_repository as repo
+from evidence.schemas import (
     Respondent,
     SuccessCriterion,
     SuccessCriterionCreate,
@@ -27,7 +23,11 @@ from trials.schemas import (
     SurveyResponseCreate,
     activity_problem,
 )
-from trials.surveys import QUESTIONS, SCALE
+from evidence.surveys import QUESTIONS, SCALE
+from infra.errors import Conflict, Invalid, NotFound
+from trials import service as trials_service
+from trials.lifecycle import FINISHED
+from trials.schemas import Phase
 
 
 # ------------------------------------------------------------------------ success criteria
@@ -151,6 +151,14 @@ class SurveySummary(BaseModel):
     trial_id: int
     scale: str = SCALE
     groups: list[RespondentSummary]
+
+    @property
+    def withheld_under(self) -> int | None:
+        """The minimum of answers when some median is withheld from this reader, else None."""
+        tallies = [
+            t for g in self.groups for q in g.questions for t in (q.baseline, q.intervention)
+        ]
+        return MIN_ANSWERS_FOR_COMPANIES if any(t.withheld for t in tallies) else None
 
 
 def survey_summary(

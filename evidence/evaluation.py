@@ -4,8 +4,9 @@ Method (stated in every answer): per activity, the minutes per occurrence at bas
 technology are observed durations; their difference gets a 95 % Welch t interval (unequal
 variances, Welch–Satterthwaite degrees of freedom). Occurrences with the technology are counted
 device events and taken as exact; so time saved = occurrences × difference, and its interval is
-occurrences × the difference's interval. Money is Decimal, rounded half-up to the øre (cent) only
-when it is shown.
+occurrences × the difference's interval. Numbers are exact Decimals in memory, and everything
+computed from them (criteria, business case) uses the exact values: `Shown` fields round half-up
+to 0.01 only when serialised (the API's JSON), and the report and the web app round as they format.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from functools import lru_cache
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PlainSerializer
 
 MIN_OBSERVATIONS = 5
 CONFIDENCE = 0.95
@@ -35,8 +36,8 @@ def cents(value: Decimal) -> Decimal:
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
-def _maybe_cents(value: Decimal | None) -> Decimal | None:
-    return None if value is None else cents(value)
+# An exact number that is shown (serialised) to the cent: never round before computing with it.
+Shown = Annotated[Decimal, PlainSerializer(cents, return_type=Decimal)]
 
 
 # ----------------------------------------------------------------- Student's t quantile
@@ -152,16 +153,16 @@ def welch_difference(baseline: SampleStats, technology: SampleStats) -> Differen
 # --------------------------------------------------------------------------- time saved
 class PhaseSummary(BaseModel):
     n: int
-    mean_minutes: Decimal | None = Field(None, description="null when there are no observations")
-    ci95_low: Decimal | None = None
-    ci95_high: Decimal | None = None
+    mean_minutes: Shown | None = Field(None, description="null when there are no observations")
+    ci95_low: Shown | None = None
+    ci95_high: Shown | None = None
 
 
 class DailySaving(BaseModel):
     day: date
     occurrences: int
-    minutes_saved: Decimal | None
-    cumulative_minutes_saved: Decimal | None
+    minutes_saved: Shown | None
+    cumulative_minutes_saved: Shown | None
 
 
 Status = Literal["estimated", "too_few_observations", "no_event_type", "no_occurrences"]
@@ -175,14 +176,14 @@ class ActivityTimeSaved(BaseModel):
     note: str
     baseline: PhaseSummary
     with_technology: PhaseSummary
-    minutes_saved_per_occurrence: Decimal | None = None
-    minutes_saved_per_occurrence_ci95: tuple[Decimal, Decimal] | None = None
+    minutes_saved_per_occurrence: Shown | None = None
+    minutes_saved_per_occurrence_ci95: tuple[Shown, Shown] | None = None
     welch_df: float | None = None
     occurrences: int | None = Field(None, description="device events mapped to this activity")
-    minutes_saved: Decimal | None = None
-    minutes_saved_ci95: tuple[Decimal, Decimal] | None = None
-    hours_saved: Decimal | None = None
-    hours_saved_ci95: tuple[Decimal, Decimal] | None = None
+    minutes_saved: Shown | None = None
+    minutes_saved_ci95: tuple[Shown, Shown] | None = None
+    hours_saved: Shown | None = None
+    hours_saved_ci95: tuple[Shown, Shown] | None = None
     per_day: list[DailySaving] = []
 
 
@@ -193,8 +194,8 @@ class TimeSaved(BaseModel):
     period_from: datetime | None
     period_until: datetime | None
     activities: list[ActivityTimeSaved]
-    hours_saved: Decimal = Field(description="sum over activities with an estimate")
-    hours_saved_ci95: tuple[Decimal, Decimal] = Field(
+    hours_saved: Shown = Field(description="sum over activities with an estimate")
+    hours_saved_ci95: tuple[Shown, Shown] = Field(
         description="bounds added across activities: conservative (wider than a joint interval)"
     )
 
@@ -225,9 +226,9 @@ def _phase_summary(stats: SampleStats | None) -> PhaseSummary:
     interval = mean_interval(stats)
     return PhaseSummary(
         n=stats.n,
-        mean_minutes=cents(stats.mean),
-        ci95_low=_maybe_cents(interval[0] if interval else None),
-        ci95_high=_maybe_cents(interval[1] if interval else None),
+        mean_minutes=stats.mean,
+        ci95_low=interval[0] if interval else None,
+        ci95_high=interval[1] if interval else None,
     )
 
 
@@ -259,8 +260,8 @@ def estimate_activity(item: ActivityInput) -> ActivityEstimate:
         return zero
     assert base is not None and tech is not None
     difference = welch_difference(base, tech)
-    summary.minutes_saved_per_occurrence = cents(difference.estimate)
-    summary.minutes_saved_per_occurrence_ci95 = (cents(difference.low), cents(difference.high))
+    summary.minutes_saved_per_occurrence = difference.estimate
+    summary.minutes_saved_per_occurrence_ci95 = (difference.low, difference.high)
     summary.welch_df = round(difference.df, 3) if math.isfinite(difference.df) else None
     slower = " The technology was slower than baseline: the saving is negative." * (
         difference.estimate < 0
@@ -284,16 +285,16 @@ def estimate_activity(item: ActivityInput) -> ActivityEstimate:
             DailySaving(
                 day=day,
                 occurrences=count,
-                minutes_saved=cents(saved),
-                cumulative_minutes_saved=cents(cumulative),
+                minutes_saved=saved,
+                cumulative_minutes_saved=cumulative,
             )
         )
     minutes = occurrences * difference.estimate
     low, high = occurrences * difference.low, occurrences * difference.high
-    summary.minutes_saved = cents(minutes)
-    summary.minutes_saved_ci95 = (cents(low), cents(high))
-    summary.hours_saved = cents(minutes / 60)
-    summary.hours_saved_ci95 = (cents(low / 60), cents(high / 60))
+    summary.minutes_saved = minutes
+    summary.minutes_saved_ci95 = (low, high)
+    summary.hours_saved = minutes / 60
+    summary.hours_saved_ci95 = (low / 60, high / 60)
     return ActivityEstimate(summary, minutes / 60, low / 60, high / 60)
 
 
@@ -309,10 +310,10 @@ def time_saved(
         period_from=period_from,
         period_until=period_until,
         activities=[e.summary for e in estimates],
-        hours_saved=cents(sum((e.hours for e in estimates), Decimal(0))),
+        hours_saved=sum((e.hours for e in estimates), Decimal(0)),
         hours_saved_ci95=(
-            cents(sum((e.hours_low for e in estimates), Decimal(0))),
-            cents(sum((e.hours_high for e in estimates), Decimal(0))),
+            sum((e.hours_low for e in estimates), Decimal(0)),
+            sum((e.hours_high for e in estimates), Decimal(0)),
         ),
     )
     return result, estimates

@@ -16,11 +16,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
-from trials.caveats import MIN_SPAN_DAYS, render
-from trials.criteria import CriterionResult
-from trials.evaluation import MIN_OBSERVATIONS, PhaseSummary
-from trials.evaluation_service import Evidence
-from trials.report_text import Reader
+from evidence.assessment_service import PhaseTally
+from evidence.caveats import MIN_SPAN_DAYS, render
+from evidence.criteria import CriterionResult
+from evidence.evaluation import MIN_OBSERVATIONS, PhaseSummary
+from evidence.report_text import Reader
+from evidence.service import Evidence
 
 Recommendation = Literal["no_criteria", "criteria_not_met", "too_early", "adopt", "met_but_costly"]
 
@@ -104,7 +105,7 @@ def _summary(r: Reader, evidence: Evidence) -> str:
     if saved.period_from and saved.period_until:
         sentences.append(
             r._(
-                "%(company)s tested %(product)s at %(sites)s from %(start)s to %(end)s "
+                "%(company)s tested %(product)s at %(sites)s from %(start)s through %(end)s "
                 "(%(days)s days with the technology)."
             )
             % {
@@ -112,7 +113,7 @@ def _summary(r: Reader, evidence: Evidence) -> str:
                 "product": facts.product,
                 "sites": r.join(facts.sites) or "—",
                 "start": r.date(saved.period_from),
-                "end": r.date(saved.period_until),
+                "end": r.last_day(saved.period_until),
                 "days": r.num(case.observed.days or 0, 1),
             }
         )
@@ -145,7 +146,7 @@ def _summary(r: Reader, evidence: Evidence) -> str:
                 "low": r.num(saved.hours_saved_ci95[0], 1),
                 "high": r.num(saved.hours_saved_ci95[1], 1),
                 "value": r.money(case.observed.value_of_time_saved, case.currency),
-                "rate": r.money(case.staff_hourly_cost or 0, case.currency),
+                "rate": r.rate(case.staff_hourly_cost or 0, case.currency),
             }
         )
     sentences.append(
@@ -345,7 +346,7 @@ def _time_saved(r: Reader, evidence: Evidence) -> Section:
         per_occurrence = (
             "—"
             if a.minutes_saved_per_occurrence is None
-            else r.num(a.minutes_saved_per_occurrence, 1)
+            else r.minutes(a.minutes_saved_per_occurrence)
             + _interval(r, a.minutes_saved_per_occurrence_ci95)
         )
         hours = (
@@ -478,7 +479,7 @@ def _business_case(r: Reader, evidence: Evidence) -> Section:
             "trial's staff cost of %(rate)s an hour; recurring costs are per year, one-off costs "
             "are paid once."
         )
-        % {"rate": r.money(case.staff_hourly_cost or 0, case.currency)},
+        % {"rate": r.rate(case.staff_hourly_cost or 0, case.currency)},
         r._(
             "The municipality column assumes every unit of the care homes in %(where)s saves as "
             "much time as each of the trial's units, and that every cost grows with the number of "
@@ -507,28 +508,19 @@ def _usage(r: Reader, evidence: Evidence) -> Section:
     totals = evidence.usage_totals
     paragraphs = [
         r._(
-            "From %(start)s to %(end)s (baseline and trial, %(days)s local days): device data on "
+            "From %(start)s through %(end)s (baseline and trial, %(days)s local days): device data on "
             "%(with_data)s of those days, %(readings)s readings and %(events)s device events from "
             "every participant with consent to telemetry."
         )
         % {
             "start": r.date(totals.period_from),
-            "end": r.date(totals.period_until),
+            "end": r.last_day(totals.period_until),
             "days": r.num(totals.days),
             "with_data": r.num(totals.days_with_data),
-            "readings": r.num(totals.readings_all),
-            "events": r.num(totals.events_all),
+            "readings": r.num(totals.readings),
+            "events": r.num(totals.events),
         }
     ]
-    if totals.audience == "company":
-        paragraphs.append(
-            r._(
-                "This company's view shows %(readings)s of those readings and %(events)s of those "
-                "events: a resident's data counts here only for hours their consent to company "
-                "dashboards covered whole. Time saved and the success criteria count every event."
-            )
-            % {"readings": r.num(totals.readings_visible), "events": r.num(totals.events_visible)}
-        )
     return Section(r._("Use of the technology"), paragraphs=paragraphs, charts=["use"])
 
 
@@ -547,14 +539,20 @@ def _surveys(r: Reader, evidence: Evidence) -> Section:
             "(strongly agree); the table gives how many answered and the median."
         )
     )
+
+    def median(tally: PhaseTally) -> str:
+        if tally.withheld:
+            return r.label("withheld")
+        return "—" if tally.median is None else r.num(tally.median, 1)
+
     for group in groups:
         rows = [
             (
                 r._(q.statement),
                 r.num(q.baseline.answers),
-                "—" if q.baseline.median is None else r.num(q.baseline.median, 1),
+                median(q.baseline),
                 r.num(q.intervention.answers),
-                "—" if q.intervention.median is None else r.num(q.intervention.median, 1),
+                median(q.intervention),
             )
             for q in group.questions
         ]
@@ -576,6 +574,8 @@ def _surveys(r: Reader, evidence: Evidence) -> Section:
                 css="numbers survey",
             )
         )
+    if evidence.surveys.withheld_under:
+        section.notes.append(r.withheld_note(evidence.surveys.withheld_under))
     return section
 
 
@@ -625,10 +625,10 @@ def _completeness(r: Reader, evidence: Evidence) -> Section:
         ),
         (
             r._("of them in this report's period (as under use of the technology)"),
-            r.num(totals.readings_all),
+            r.num(totals.readings),
         ),
         (r._("Device events stored, every participant, since the first"), r.num(data.events)),
-        (r._("of them in this report's period"), r.num(totals.events_all)),
+        (r._("of them in this report's period"), r.num(totals.events)),
         (r._("Messages rejected (dead letters)"), r.num(data.dead_letters)),
         (
             r._("Messages missing in sequence gaps"),
@@ -650,14 +650,6 @@ def _completeness(r: Reader, evidence: Evidence) -> Section:
                 r.percent(Decimal(stored) / Decimal(stored + lost)),
             )
         )
-    if totals.audience == "company":
-        rows.insert(
-            2,
-            (
-                r._("of them visible to this company (consent to company dashboards)"),
-                r.num(totals.readings_visible),
-            ),
-        )
     return Section(r._("Data completeness"), tables=[Table(("", ""), rows, css="facts")])
 
 
@@ -665,7 +657,7 @@ def _facts(r: Reader, evidence: Evidence) -> Section:
     facts = evidence.facts
 
     def period(start: datetime | None, end: datetime | None) -> str:
-        return f"{r.date(start) if start else '—'} – {r.date(end) if end else '—'}"
+        return f"{r.date(start) if start else '—'} – {r.last_day(end) if end else '—'}"
 
     rows = [
         (r._("Company"), facts.company_name),

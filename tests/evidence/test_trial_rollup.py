@@ -1,5 +1,6 @@
 """The trial-level hourly rollup answers exactly as aggregating the device-level rollups would,
-for coordinators and for companies, after late data, a backdated consent and an erase."""
+the same for coordinators and companies, after late data, a backdated consent and an erase; below
+the trial, a company's breakdown counts a participant only under company_dashboards consent."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from datetime import datetime, timedelta
 
 import psycopg
 
-from tests.evaluation.seed import (
+from evidence.repository import device_rollup_usage, purge_participant_rollups, usage
+from tests.evidence.seed import (
     company,
     device,
     participant,
@@ -17,19 +19,16 @@ from tests.evaluation.seed import (
     site_with_units,
     trial,
 )
-from tests.evaluation.test_rollups import START, World, _random_telemetry
-from trials.evaluation_repository import device_rollup_usage, purge_participant_rollups, usage
+from tests.evidence.test_rollups import START, World, _random_telemetry
 
 END = START + timedelta(days=3)
 
 
 def _same_answers(conn: psycopg.Connection, trial_id: int) -> None:
-    for dashboards_only in (False, True):
-        ready = usage(conn, trial_id, "hour", START, END, "trial", dashboards_only=dashboards_only)
-        computed = device_rollup_usage(
-            conn, trial_id, "hour", START, END, "trial", dashboards_only=dashboards_only
-        )
-        assert ready == computed, "company" if dashboards_only else "all"
+    computed = device_rollup_usage(conn, trial_id, "hour", START, END, "trial", for_company=False)
+    for for_company in (False, True):
+        ready = usage(conn, trial_id, "hour", START, END, "trial", for_company=for_company)
+        assert ready == computed, "company" if for_company else "all"
         assert ready.rows, "no hours to compare"
 
 
@@ -59,8 +58,8 @@ def test_trial_hourly_rollup_matches_the_device_rollups_through_consent_changes_
     _random_telemetry(conn, world, rng, 400, 48)
     refresh(conn)
     _same_answers(conn, trial_id)
-    hidden = usage(conn, trial_id, "hour", START, END, "trial", dashboards_only=True).rows
-    shown = usage(conn, trial_id, "hour", START, END, "trial", dashboards_only=False).rows
+    hidden = usage(conn, trial_id, "hour", START, END, "unit", for_company=True).rows
+    shown = usage(conn, trial_id, "hour", START, END, "unit", for_company=False).rows
     assert sum(r.readings for r in hidden) < sum(r.readings for r in shown)
 
     # Late data for hours already rolled up.
@@ -91,10 +90,11 @@ def test_trial_hourly_rollup_matches_the_device_rollups_through_consent_changes_
     conn.commit()
 
 
-def test_a_company_sees_only_hours_the_dashboards_consent_covered_whole_in_the_api_and_grafana(
+def test_a_companys_breakdown_shows_only_hours_the_dashboards_consent_covered_whole(
     conn: psycopg.Connection,
 ) -> None:
-    """Consent from 06:30 to 20:30 (trial time): hours 6 and 20 are partly outside it."""
+    """Consent from 06:30 to 20:30 (trial time): hours 6 and 20 are partly outside it. The
+    trial's own figures count every hour, for the company too."""
     firm = company(conn, "Firm")
     site, units = site_with_units(conn, "Home", "Kolding", 1)
     trial_id = trial(conn, firm, site, units, "T1")
@@ -110,11 +110,12 @@ def test_a_company_sees_only_hours_the_dashboards_consent_covered_whole_in_the_a
         reading(conn, trial_id, site, "bed-0", START + timedelta(minutes=minute), person)
     refresh(conn)
 
-    api = {
-        row.bucket: row.readings
-        for row in usage(conn, trial_id, "hour", START, END, "trial", dashboards_only=True).rows
-        if row.readings
-    }
+    api: dict[datetime, int] = {}
+    for row in usage(conn, trial_id, "hour", START, END, "device", for_company=True).rows:
+        if row.readings:
+            api[row.bucket] = api.get(row.bucket, 0) + row.readings
+    trial_level = usage(conn, trial_id, "hour", START, END, "trial", for_company=True).rows
+    assert sum(row.readings for row in trial_level) == 24 * 6
     conn.execute("RESET ROLE")  # the views are Grafana's; the app's role may not read them
     grafana: dict[datetime, int] = dict(
         conn.execute(

@@ -12,10 +12,10 @@ import logging
 import threading
 import time
 
+from evidence.repository import apply_retention, refresh_rollups
 from infra.db import connect
 from infra.migrate import timescale_enabled
 from infra.settings import Settings
-from trials.evaluation_repository import apply_retention, refresh_rollups
 
 log = logging.getLogger(__name__)
 RETENTION_EVERY_S = 3600.0

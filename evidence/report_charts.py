@@ -17,9 +17,9 @@ from matplotlib import rc_context
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
+from evidence.report_text import Reader
+from evidence.service import Evidence
 from i18n import TIMEZONE
-from trials.evaluation_service import Evidence
-from trials.report_text import Reader
 
 BASELINE, TECHNOLOGY, BAND = "#9aa5b1", "#1f7a74", "#9fd3cf"
 ACTIVITY_COLOURS = ("#1f7a74", "#e07a1f", "#5b5fc7", "#b8336a", "#7a8b1f")

@@ -9,16 +9,17 @@ from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from pydantic import AwareDatetime
 
 from access.deps import Coordinator, CoordinatorOrEvaluator, CurrentPrincipal
+from evidence import erase, service
+from evidence.business_case import BusinessCase
+from evidence.evaluation import TimeSaved
+from evidence.export import export_csv
+from evidence.report_html import render_html, render_pdf
+from evidence.repository import ExportKind, Granularity, Level
+from evidence.service import PortfolioItem, UsagePage
 from i18n import negotiate
 from infra.http import Conn, Page, Paging
-from trials import evaluation_service as service
-from trials.business_case import BusinessCase
-from trials.evaluation import TimeSaved
-from trials.evaluation_repository import ExportKind, Granularity, Level
-from trials.evaluation_service import PortfolioItem, UsagePage
-from trials.export import export_csv
-from trials.report_html import render_html, render_pdf
-from trials.routes import TrialId
+from trials.routes import ParticipantId, TrialId
+from trials.schemas import WithdrawalRequest, WithdrawalResult
 
 router = APIRouter(tags=["evaluation"])
 
@@ -127,3 +128,13 @@ def portfolio(
 ) -> Page[PortfolioItem]:
     """Every trial: status, sites, devices online, data flowing, consent coverage, time saved."""
     return service.portfolio(conn, sort, paging)
+
+
+# ------------------------------------------------------------------------------- erase
+@router.post("/participants/{participant_id}/consent-withdrawal", tags=["participants"])
+def withdraw_consent(
+    participant_id: ParticipantId, body: WithdrawalRequest, conn: Conn, who: Coordinator
+) -> WithdrawalResult:
+    """End the active consent at `at`. With `erase`, the participant's telemetry is deleted in the
+    same transaction and the rows deleted are reported."""
+    return erase.withdraw_consent(conn, who, participant_id, body)

@@ -13,9 +13,9 @@ import pytest
 
 from access.schemas import OPERATOR, ApiKeyCreate, Role
 from access.service import create_key
-from tests.evaluation.seed import T0, Seeded, constructed_trial, device, reading, refresh
+from evidence.repository import purge_participant_rollups
+from tests.evidence.seed import T0, Seeded, constructed_trial, device, reading, refresh
 from trials.consent import ConsentPeriod, Scope, scope_active
-from trials.evaluation_repository import purge_participant_rollups
 
 
 def _key(conn: psycopg.Connection, role: Role, company_id: int | None = None) -> dict[str, str]:

@@ -12,10 +12,10 @@ from typing import Final, Literal
 
 from pydantic import BaseModel
 
+from evidence.business_case import BusinessCase
+from evidence.evaluation import MIN_OBSERVATIONS, TimeSaved, cents
+from evidence.report_text import N_
 from i18n import Formatter
-from trials.business_case import BusinessCase
-from trials.evaluation import MIN_OBSERVATIONS, TimeSaved
-from trials.report_text import N_
 
 MIN_SPAN_DAYS: Final = 28  # under four weeks a year's projection rests on too little
 FEW_OBSERVATIONS: Final = 10  # an estimate from fewer per phase has a wide interval
@@ -69,7 +69,7 @@ def caveats(saved: TimeSaved, case: BusinessCase) -> list[Caveat]:
     if days is None:
         found.append(_caveat("no_period"))
     elif days < MIN_SPAN_DAYS:
-        found.append(_caveat("short_span", days=days, min_days=MIN_SPAN_DAYS))
+        found.append(_caveat("short_span", days=cents(days), min_days=MIN_SPAN_DAYS))
     for activity in saved.activities:
         counts: dict[str, str | int | Decimal] = {
             "activity": activity.name,
@@ -87,7 +87,9 @@ def caveats(saved: TimeSaved, case: BusinessCase) -> list[Caveat]:
         low = projection.value_per_year_ci95.low - projection.recurring_costs_per_year
         high = projection.value_per_year_ci95.high - projection.recurring_costs_per_year
         if low < 0 < projection.net_benefit_per_year:
-            found.append(_caveat("may_lose", low=low, high=high, currency=case.currency))
+            found.append(
+                _caveat("may_lose", low=cents(low), high=cents(high), currency=case.currency)
+            )
     return found
 
 

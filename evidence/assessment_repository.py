@@ -10,9 +10,9 @@ import psycopg
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel
 
+from evidence.schemas import SuccessCriterion, SurveyResponse
 from infra.db import fetch_all, fetch_one
 from trials.repository import write_returning
-from trials.schemas import SuccessCriterion, SurveyResponse
 
 CRITERION_COLUMNS = (
     "id, trial_id, metric, comparison, target, activity_id, description, created_at, updated_at"
@@ -85,7 +85,7 @@ def activity_in_trial(conn: psycopg.Connection, trial_id: int, activity_id: int)
 def hours_with_data(conn: psycopg.Connection, trial_id: int, start: datetime, end: datetime) -> int:
     """Clock hours in [start, end) with any reading or event of the trial (every participant)."""
     row = conn.execute(
-        "SELECT count(*) FROM usage_trial_hourly WHERE trial_id = %(t)s AND audience = 'all'"
+        "SELECT count(*) FROM usage_trial_hourly WHERE trial_id = %(t)s"
         " AND bucket >= date_trunc('hour', %(start)s::timestamptz) AND bucket < %(end)s"
         " AND readings + events > 0",
         {"t": trial_id, "start": start, "end": end},

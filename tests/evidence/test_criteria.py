@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from trials.business_case import BusinessCaseInput, CostItem, business_case
-from trials.caveats import caveats
-from trials.criteria import Measurements, judge
-from trials.evaluation import ActivityInput, time_saved
-from trials.schemas import Comparison, CriterionMetric, SuccessCriterion
+from evidence.business_case import BusinessCaseInput, CostItem, business_case
+from evidence.caveats import caveats
+from evidence.criteria import Measurements, judge
+from evidence.evaluation import ActivityInput, time_saved
+from evidence.schemas import Comparison, CriterionMetric, SuccessCriterion
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -88,3 +88,16 @@ def test_caveats_warn_of_a_possible_loss_but_not_of_a_long_well_observed_trial()
     )
     codes = [c.code for c in caveats(noisy.time_saved, noisy.business_case)]
     assert codes == ["may_lose"]
+
+
+def test_criteria_are_judged_from_unrounded_means() -> None:
+    # 4.2684 of 10.6333 min saved is 40.14 %; from means rounded first (4.27 / 10.63) it was
+    # 40.17 %, which met a target of 40.15 % the unrounded evidence does not.
+    exact = _measurements(["10.6333"] * 5, ["6.3649"] * 5, per_day=1, days=60, recurring="0")
+    criterion = _criterion(CriterionMetric.TIME_SAVED_PCT, Comparison.AT_LEAST, "40.15")
+    result = judge(criterion, exact)
+    assert result.observed is not None and round(result.observed, 2) == Decimal("40.14")
+    assert result.verdict == "not_met"
+    assert "40.14 % less time per occurrence (10.63 → 6.36 min" in result.evidence
+    shown = result.model_dump(mode="json")
+    assert shown["observed"] == "40.14" and shown["basis"]["baseline_minutes"] == "10.63"

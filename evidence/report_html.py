@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import html
 
-from trials.evaluation_service import Evidence
-from trials.report import Table, build_sections
-from trials.report_charts import charts
-from trials.report_text import Reader
+from evidence.report import Table, build_sections
+from evidence.report_charts import charts
+from evidence.report_text import Reader
+from evidence.service import Evidence
 
 
 # ----------------------------------------------------------------------------- HTML

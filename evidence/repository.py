@@ -17,8 +17,8 @@ from psycopg import sql
 from psycopg.rows import class_row, dict_row
 from pydantic import BaseModel
 
+from evidence import trial_rollup
 from infra.migrate import timescale_enabled
-from trials import trial_rollup
 
 ROLLUP_TIMEZONE = "Europe/Copenhagen"
 ROLLUP_LOCK = 6_000_006  # serialises refresh and purge, so an erase cannot race a refresh
@@ -158,7 +158,7 @@ def refresh_rollups(conn: psycopg.Connection) -> int:
         redone += len(hours)
         trial_hours += hours
         _recompute_hours_and_days(conn, stem, raw, extra, count, hours)
-    trial_rollup.recompute(conn, [*trial_hours, *trial_rollup.take_queued_pairs(conn)])
+    trial_rollup.recompute(conn, trial_hours)
     _set_watermark(conn, None)
     return redone
 
@@ -216,7 +216,7 @@ def _refresh_continuous_aggregates(conn: psycopg.Connection) -> int:
             conn
         )  # the first bucket of a withdrawal (purge_participant_rollups)
         with conn.transaction():
-            trial_rollup.recompute(conn, [*trial_hours, *trial_rollup.take_queued_pairs(conn)])
+            trial_rollup.recompute(conn, trial_hours)
             _set_watermark(conn, started[0])
     finally:
         conn.execute("SELECT pg_advisory_unlock(%s)", (ROLLUP_LOCK,))
@@ -278,6 +278,28 @@ def _rollup_storage(conn: psycopg.Connection) -> list[tuple[Granularity, sql.Com
         (list(grain_of),),
     ).fetchall()
     return [(grain_of[view], sql.Identifier(schema, name)) for view, schema, name in rows]
+
+
+# Everything stored about a participant that an erase must remove; the rollups derived from it
+# go with it (purge_participant_rollups), so one erase reaches all of it.
+PARTICIPANT_DATA_TABLES: tuple[str, ...] = ("telemetry_readings", "telemetry_events")
+
+
+def erase_participant_data(
+    conn: psycopg.Connection, participant_id: int, since: datetime | None = None
+) -> dict[str, int]:
+    """Delete the participant's rows (those at or after `since`, if given); rows per table."""
+    erased: dict[str, int] = {}
+    for table in PARTICIPANT_DATA_TABLES:
+        cursor = conn.execute(
+            sql.SQL(
+                "DELETE FROM {} WHERE participant_id = %(p)s"
+                " AND (%(since)s::timestamptz IS NULL OR ts >= %(since)s)"
+            ).format(sql.Identifier(table)),
+            {"p": participant_id, "since": since},
+        )
+        erased[table] = cursor.rowcount
+    return erased
 
 
 def purge_participant_rollups(
@@ -427,9 +449,16 @@ class EventTypeRow(BaseModel):
 
 
 LEVEL_COLUMN = {"trial": None, "site": "site_id", "unit": "unit_id", "device": "device_id"}
-# A company sees a participant's data only for hours that participant's company_dashboards
-# consent covered whole; room and unit devices carry no personal data.
-DASHBOARD_CONSENT = sql.SQL(" AND " + trial_rollup.COMPANY_VISIBLE)
+# Below the trial, a company sees a participant's data only for buckets that participant's
+# company_dashboards consent covered whole: the one rule, company_may_see (0018). A bucket's end
+# is computed in local time, so a day is the Copenhagen day (23 or 25 hours at the clock change).
+DASHBOARD_CONSENT_JOIN = sql.SQL(
+    " LEFT JOIN company_dashboard_consent k ON k.participant_id = u.participant_id"
+)
+DASHBOARD_CONSENT = sql.SQL(
+    " AND company_may_see(u.participant_id, k.covered, u.bucket,"
+    " ((u.bucket AT TIME ZONE %(tz)s) + ('1 ' || %(unit)s)::interval) AT TIME ZONE %(tz)s)"
+)
 
 
 Query = sql.SQL | sql.Composed
@@ -454,16 +483,19 @@ def usage(
     end: datetime,
     level: Level,
     *,
-    dashboards_only: bool,
+    for_company: bool,
     limit: int | None = None,
     offset: int = 0,
 ) -> UsageSlice:
-    """One page of usage (all of it without `limit`); only the page is built in Python."""
+    """One page of usage (all of it without `limit`); only the page is built in Python.
+
+    The trial level is the same for every reader; below it, a company's breakdown counts a
+    participant's data only under the company rule."""
     if level == "trial" and granularity == "hour":
         rows, by_type = _trial_hourly_usage_sql()
     else:
-        rows, by_type = _device_rollup_usage_sql(granularity, level, dashboards_only)
-    params = _usage_params(trial_id, granularity, start, end, dashboards_only)
+        rows, by_type = _device_rollup_usage_sql(granularity, level, for_company)
+    params = _usage_params(trial_id, granularity, start, end)
     return _usage_page(conn, rows, by_type, params, limit, offset)
 
 
@@ -475,17 +507,17 @@ def device_rollup_usage(
     end: datetime,
     level: Level,
     *,
-    dashboards_only: bool,
+    for_company: bool,
 ) -> UsageSlice:
     """All usage aggregated at request time from the device/participant-level rollups (what the
     trial-level hourly rollup must equal)."""
-    rows, by_type = _device_rollup_usage_sql(granularity, level, dashboards_only)
-    params = _usage_params(trial_id, granularity, start, end, dashboards_only)
+    rows, by_type = _device_rollup_usage_sql(granularity, level, for_company)
+    params = _usage_params(trial_id, granularity, start, end)
     return _usage_page(conn, rows, by_type, params, None, 0)
 
 
 def _usage_params(
-    trial_id: int, granularity: Granularity, start: datetime, end: datetime, dashboards_only: bool
+    trial_id: int, granularity: Granularity, start: datetime, end: datetime
 ) -> dict[str, Any]:
     return {
         "trial": trial_id,
@@ -493,7 +525,6 @@ def _usage_params(
         "end": end,
         "unit": granularity,
         "tz": ROLLUP_TIMEZONE,
-        "audience": "company" if dashboards_only else "all",
     }
 
 
@@ -504,7 +535,7 @@ PAGE_BUCKETS = " AND u.bucket >= %(first)s AND u.bucket <= %(last)s"
 def _trial_hourly_usage_sql() -> tuple[Query, Query]:
     """The same answer as the device rollups at level "trial" by hour, kept ready per trial."""
     where = (
-        " WHERE u.trial_id = %(trial)s AND u.audience = %(audience)s"
+        " WHERE u.trial_id = %(trial)s"
         " AND u.bucket >= date_trunc('hour', %(start)s, %(tz)s) AND u.bucket < %(end)s"
     )
     rows = sql.SQL(
@@ -521,11 +552,13 @@ def _trial_hourly_usage_sql() -> tuple[Query, Query]:
 
 
 def _device_rollup_usage_sql(
-    granularity: Granularity, level: Level, dashboards_only: bool
+    granularity: Granularity, level: Level, for_company: bool
 ) -> tuple[Query, Query]:
     column = LEVEL_COLUMN[level]
     group = sql.SQL("u.{}::text").format(sql.Identifier(column)) if column else sql.SQL("NULL")
-    consent = DASHBOARD_CONSENT if dashboards_only else sql.SQL("")
+    breakdown = for_company and column is not None
+    join = DASHBOARD_CONSENT_JOIN if breakdown else sql.SQL("")
+    consent = DASHBOARD_CONSENT if breakdown else sql.SQL("")
     # The bucket holding `start` counts: a day asked for from 00:00 UTC starts at local midnight.
     where = sql.SQL(
         "WHERE u.trial_id = %(trial)s AND u.bucket >= date_trunc(%(unit)s, %(start)s, %(tz)s)"
@@ -537,15 +570,18 @@ def _device_rollup_usage_sql(
         " sum(u.events)::bigint AS events,"
         " count(DISTINCT u.device_id) AS active_devices,"
         " count(DISTINCT u.participant_id) AS active_participants, count(*) OVER () AS total"
-        " FROM {view} u {where}{consent} GROUP BY 1, 2 ORDER BY 1, 2"
+        " FROM {view} u{join} {where}{consent} GROUP BY 1, 2 ORDER BY 1, 2"
         " LIMIT %(limit)s OFFSET %(offset)s"
-    ).format(g=group, view=sql.Identifier(f"usage_{grain}"), where=where, consent=consent)
+    ).format(
+        g=group, view=sql.Identifier(f"usage_{grain}"), join=join, where=where, consent=consent
+    )
     by_type = sql.SQL(
         "SELECT u.bucket, {g} AS group_id, u.event_type, sum(u.events)::bigint AS events"
-        " FROM {view} u {where}{page}{consent} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+        " FROM {view} u{join} {where}{page}{consent} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
     ).format(
         g=group,
         view=sql.Identifier(f"usage_events_{grain}"),
+        join=join,
         where=where,
         page=sql.SQL(PAGE_BUCKETS),
         consent=consent,
@@ -599,28 +635,21 @@ def activity_observations(conn: psycopg.Connection, trial_id: int) -> list[Activ
 
 
 def occurrences_per_day(
-    conn: psycopg.Connection,
-    trial_id: int,
-    start: datetime,
-    end: datetime,
-    *,
-    dashboards_only: bool = False,
+    conn: psycopg.Connection, trial_id: int, start: datetime, end: datetime
 ) -> dict[int, list[tuple[date, int]]]:
     """Device events mapped to each activity, per local day, within the trial period.
 
-    Reads `time_saved_occurrences` (0014), the one definition the Grafana views read too; for a
-    company (`dashboards_only`) a participant's hours count only under company_dashboards consent.
+    Reads `time_saved_occurrences` (0014), the one definition the Grafana views read too: every
+    stored event counts, for every reader (time saved is a trial-level figure of the evidence).
     """
-    query = sql.SQL(
+    rows = conn.execute(
         "SELECT o.activity_id, (o.bucket AT TIME ZONE %(tz)s)::date AS day,"
         " sum(o.occurrences)::bigint"
         " FROM time_saved_occurrences o"
         " WHERE o.trial_id = %(trial)s AND o.bucket >= date_trunc('hour', %(start)s::timestamptz)"
-        "   AND o.bucket < %(end)s{consent}"
-        " GROUP BY 1, 2 ORDER BY 1, 2"
-    ).format(consent=sql.SQL(" AND o.company_visible" if dashboards_only else ""))
-    rows = conn.execute(
-        query, {"trial": trial_id, "start": start, "end": end, "tz": ROLLUP_TIMEZONE}
+        "   AND o.bucket < %(end)s"
+        " GROUP BY 1, 2 ORDER BY 1, 2",
+        {"trial": trial_id, "start": start, "end": end, "tz": ROLLUP_TIMEZONE},
     ).fetchall()
     found: dict[int, list[tuple[date, int]]] = {}
     for activity_id, day, count in rows:

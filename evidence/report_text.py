@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from babel.lists import format_list
 
-from i18n import Formatter, translations
+from i18n import TIMEZONE, Formatter, translations
 
 DOMAIN = "report"
 
@@ -45,6 +45,8 @@ LABELS: dict[str, str] = {
     "occurrences/day": N_("a day"),
     "hours/day": N_("hours a day"),
     "months": N_("months"),
+    # a survey median not shown to this reader
+    "withheld": N_("withheld"),
 }
 
 
@@ -83,11 +85,29 @@ class Reader:
         """Whole kroner: a council reads 3.000 kr., not 2.999,85 kr."""
         return self.fmt.money(value, currency, digits=0)
 
+    def rate(self, value: Decimal | int, currency: str = "DKK") -> str:
+        """A price per hour as agreed: 385,50 kr., not 386 kr. (whole kroner when it is whole)."""
+        whole = Decimal(value) == Decimal(value).to_integral_value()
+        return self.fmt.money(value, currency, digits=0 if whole else 2)
+
+    def minutes(self, value: Decimal | None) -> str:
+        """Minutes to one decimal, or two where one would read as no difference (−0,02)."""
+        if value is not None and value and abs(value) < Decimal("0.05"):
+            return self.num(value, 2)
+        return self.num(value, 1)
+
     def percent(self, fraction: Decimal) -> str:
         return self.fmt.percent(fraction, 1)
 
     def date(self, value: dt.date | dt.datetime) -> str:
         return self.fmt.date(value, "long")
+
+    def last_day(self, end: dt.datetime) -> str:
+        """The last day a period touches: one that ends at local midnight ended the day before
+        (a trial until 5 December 00:00 ran through 4 December)."""
+        local = end.astimezone(TIMEZONE)
+        day = local.date() - dt.timedelta(days=1) if local.time() == dt.time(0) else local.date()
+        return self.fmt.date(day, "long")
 
     def short_date(self, value: dt.date | dt.datetime) -> str:
         return self.fmt.date(value, "d. MMM" if self.locale == "da" else "d MMM")
@@ -100,3 +120,10 @@ class Reader:
 
     def reason(self, reason: str) -> str:
         return self._(reason)
+
+    def withheld_note(self, minimum: int) -> str:
+        """Why a survey median says "withheld" (the report and the web app alike)."""
+        return self._(
+            "“withheld”: a median of fewer than %(n)s answers is not shown to the company, "
+            "which knows whom the lab asked and could read one person's own answer off it."
+        ) % {"n": minimum}

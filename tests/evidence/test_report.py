@@ -1,6 +1,6 @@
 """The report as a council reads it: summary first, criteria judged, caveats, Danish or English.
 
-The constructed trial (tests/evaluation/seed.py) has known figures: 10 days, 10.00 hours saved
+The constructed trial (tests/evidence/seed.py) has known figures: 10 days, 10.00 hours saved
 (3.69 … 8.31 min per night check, 100 checks), 3,000 kr. at 300 kr./h, payback 6.15 months. Its
 success criteria are judged here from live data; the summary is checked against a golden file
 (regenerate with LDL_UPDATE_GOLDEN=1 after a deliberate change, and read the diff).
@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import subprocess
+from datetime import timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -21,8 +22,8 @@ import pytest
 
 from access.schemas import Role
 from infra.db import connect
-from tests.evaluation.seed import Seeded, constructed_trial, refresh
-from tests.evaluation.test_api import _key
+from tests.evidence.seed import T0, Seeded, constructed_trial, event, participant, refresh
+from tests.evidence.test_api import _key
 
 GOLDEN = Path(__file__).parent / "golden"
 DOCS = Path(__file__).parents[2] / "docs"
@@ -67,7 +68,7 @@ def sections(page: str) -> dict[str, str]:
 
 
 CRITERIA = [
-    # night check: 6 of 12 min saved = 50 % (interval 3.69 … 8.31 min of 12: 30.75 … 69.25 %)
+    # night check: 6 of 12 min saved = 50 % (interval 3.6935 … 8.3065 min of 12: 30.78 … 69.22 %)
     {"metric": "time_saved_pct", "comparison": "at_least", "target": "30", "activity": "night"},
     # medicine round: 3 baseline observations: not yet measurable
     {"metric": "time_saved_pct", "comparison": "at_least", "target": "30", "activity": "medicine"},
@@ -148,7 +149,7 @@ def test_criteria_are_judged_from_live_data_with_their_evidence(
         ("payback_months", "met", "6.15"),
     ]
     night = answer["criteria"][0]
-    assert night["observed_ci95"] == ["30.75", "69.25"] and night["interval_agrees"] is True
+    assert night["observed_ci95"] == ["30.78", "69.22"] and night["interval_agrees"] is True
     assert night["basis"]["baseline_n"] == 5 and "50.00 %" in night["evidence"]
     assert answer["criteria"][1]["reason"] == "too few time observations"
     assert answer["tally"] == {"total": 6, "met": 4, "not_met": 1, "not_measurable": 1}
@@ -174,7 +175,8 @@ def test_report_in_danish_puts_the_answers_on_page_one(
     assert first == ["Resumé", "Succeskriterier", "Hvor langt tallene rækker"]
     summary = found["Resumé"]
     # Danish numbers, money and dates; figures as the API computes them.
-    assert "1. marts 2025 til 11. marts 2025 (10,0 dage med teknologien)" in summary
+    # The trial ends at 00:00 UTC, 01:00 in Copenhagen: the 11th is its last day.
+    assert "1. marts 2025 til og med 11. marts 2025 (10,0 dage med teknologien)" in summary
     assert "Personalet sparede 10,0 timer (95 %-interval 6,2 til 13,8)" in summary
     assert "værd 3.000\xa0kr. ved 300\xa0kr. i timen" in summary
     assert "Det koster 50.000\xa0kr. én gang og 12.000\xa0kr. om året" in summary
@@ -213,27 +215,61 @@ def test_report_in_english_on_request_and_by_accept_language(
         assert page.headers["content-language"] == "en"
         summary = sections(page.text)["Summary"]
         assert "Staff saved 10.0 hours (95 % interval 6.2 to 13.8), worth DKK3,000" in summary
-        assert "from 1 March 2025 to 11 March 2025" in summary
+        assert "from 1 March 2025 through 11 March 2025" in summary
     assert "Living Design Lab" in sections(by_query.text)["The trial"]
 
 
-def test_numbers_say_what_they_count_for_a_company(
-    conn: psycopg.Connection, http: httpx.Client, assessed: tuple[Seeded, dict[str, str]]
+def test_the_company_and_the_coordinator_read_one_evidence(
+    conn: psycopg.Connection,
+    db_url: str,
+    http: httpx.Client,
+    assessed: tuple[Seeded, dict[str, str]],
 ) -> None:
-    seeded, _ = assessed
+    """A resident who consented to telemetry and evaluation but not to company dashboards: their
+    night checks count in every copy of the evidence. What differs by audience is only what
+    could identify a person (here: the relatives' survey cells of fewer than 3 answers)."""
+    seeded, coordinator = assessed
+    quiet = participant(
+        conn,
+        seeded.trial_id,
+        seeded.site_id,
+        "P-002",
+        ["telemetry", "evaluation"],
+        T0 - timedelta(days=30),
+    )
+    for k in range(7):
+        at = T0 + timedelta(days=3, hours=2, minutes=k)
+        event(conn, seeded.trial_id, seeded.site_id, "bed-1", "night_check_avoided", at, quiet)
+    conn.commit()
+    with connect(db_url, as_app=False) as owner:
+        refresh(owner)
     company = _key(conn, Role.COMPANY, seeded.company_a)
-    found = sections(
-        http.get(f"/trials/{seeded.trial_id}/report", headers=company, params={"lang": "en"}).text
-    )
-    use = found["Use of the technology"]
-    assert "device data on" in use and "This company's view shows" in use
-    completeness = found["Data completeness"]
-    assert "of them visible to this company" in completeness
-    assert "Completeness: stored / (stored + rejected + missing) | 100.0%" in completeness.replace(
-        "\xa0", ""
-    )
-    business = found["Business case"]
-    assert "Observed (10.0 days)" in business  # the trial period, named as such
+    t = seeded.trial_id
+
+    def both(path: str, **params: str) -> tuple[object, object]:
+        return tuple(
+            http.get(path, headers=h, params=params).json() for h in (company, coordinator)
+        )
+
+    saved_company, saved_coordinator = both(f"/trials/{t}/time-saved")
+    assert saved_company == saved_coordinator
+    assert saved_coordinator["activities"][0]["occurrences"] == 107
+    for path in ("business-case", "success-criteria"):
+        theirs, ours = both(f"/trials/{t}/{path}")
+        assert theirs == ours, path
+    theirs, ours = both(f"/trials/{t}/usage", level="trial", granularity="day")
+    assert theirs == ours
+
+    for lang, surveys in (("da", "Personale, beboere og pårørende (MAST)"), ("en", None)):
+        path = f"/trials/{t}/report"
+        mine = sections(http.get(path, headers=company, params={"lang": lang}).text)
+        council = sections(http.get(path, headers=coordinator, params={"lang": lang}).text)
+        if surveys is None:
+            surveys = "Staff, residents and relatives (MAST)"
+        assert mine.keys() == council.keys()
+        differing = {title for title in council if mine[title] != council[title]}
+        assert differing == {surveys}, lang
+    assert "Staff saved 10.7 hours" in council["Summary"]  # 107 night checks × 6 min
 
 
 def test_decision_and_rationale_lead_the_summary(
@@ -306,6 +342,12 @@ def test_a_company_is_not_shown_the_median_of_too_few_answers(
         "Personale, beboere og pårørende (MAST)"
     ]
     assert "1,0" not in mast
+    # Withheld is not "no answers": the cell says so, and a note says why.
+    assert "| tilbageholdt" in mast and "færre end 3 svar vises ikke for virksomheden" in mast
+    coordinators = sections(
+        http.get(f"/trials/{seeded.trial_id}/report", headers=coordinator).text
+    )["Personale, beboere og pårørende (MAST)"]
+    assert "tilbageholdt" not in coordinators
 
 
 @pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="needs poppler-utils (pdftoppm)")
@@ -412,3 +454,21 @@ def test_criteria_and_surveys_are_kept_by_coordinators_and_refused_with_reasons(
     ).raise_for_status()
     final = http.post(path, headers=coordinator, json=body)
     assert final.status_code == 409 and "final" in final.json()["detail"]
+
+
+def test_the_report_names_the_last_day_and_the_rate_as_agreed(
+    conn: psycopg.Connection, http: httpx.Client, assessed: tuple[Seeded, dict[str, str]]
+) -> None:
+    seeded, coordinator = assessed
+    conn.execute(
+        "UPDATE trials SET staff_hourly_cost = 385.50, trial_until = %s WHERE id = %s",
+        (T0 + timedelta(days=10, hours=-1), seeded.trial_id),  # 11 March 00:00 in Copenhagen
+    )
+    conn.commit()
+    path = f"/trials/{seeded.trial_id}/report"
+    summary = sections(http.get(path, headers=coordinator).text)["Resumé"]
+    assert "fra 1. marts 2025 til og med 10. marts 2025" in summary
+    assert "ved 385,50\xa0kr. i timen" in summary
+    english = sections(http.get(path, headers=coordinator, params={"lang": "en"}).text)
+    assert "from 1 March 2025 through 10 March 2025" in english["Summary"]
+    assert "at DKK385.50 an hour" in english["Summary"]

@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel, Field
 
-from trials.evaluation import DAYS_PER_YEAR, MONTHS_PER_YEAR, ActivityEstimate, cents
+from evidence.evaluation import DAYS_PER_YEAR, MONTHS_PER_YEAR, ActivityEstimate, Shown, cents
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,28 +37,28 @@ class BusinessCaseInput:
 
 
 class Range(BaseModel):
-    low: Decimal
-    high: Decimal
+    low: Shown
+    high: Shown
 
 
 class CostSummary(BaseModel):
-    one_off: Decimal
-    recurring_per_year: Decimal
-    by_category: dict[str, dict[str, Decimal]]
+    one_off: Shown
+    recurring_per_year: Shown
+    by_category: dict[str, dict[str, Shown]]
 
 
 class Projection(BaseModel):
     scope: str
     units: int
     scale_factor: Decimal
-    hours_saved_per_year: Decimal
-    value_per_year: Decimal
+    hours_saved_per_year: Shown
+    value_per_year: Shown
     value_per_year_ci95: Range
-    one_off_costs: Decimal
-    recurring_costs_per_year: Decimal
-    net_benefit_per_year: Decimal = Field(description="value per year − recurring costs per year")
-    net_benefit_first_year: Decimal = Field(description="net benefit per year − one-off costs")
-    payback_months: Decimal | None = Field(
+    one_off_costs: Shown
+    recurring_costs_per_year: Shown
+    net_benefit_per_year: Shown = Field(description="value per year − recurring costs per year")
+    net_benefit_first_year: Shown = Field(description="net benefit per year − one-off costs")
+    payback_months: Shown | None = Field(
         description="one-off costs / monthly net benefit; null when the net benefit is not positive"
     )
     payback_note: str
@@ -67,10 +67,10 @@ class Projection(BaseModel):
 class ObservedPeriod(BaseModel):
     period_from: datetime | None
     period_until: datetime | None
-    days: Decimal | None
-    hours_saved: Decimal
+    days: Shown | None
+    hours_saved: Shown
     hours_saved_ci95: Range
-    value_of_time_saved: Decimal | None
+    value_of_time_saved: Shown | None
     value_of_time_saved_ci95: Range | None
 
 
@@ -94,9 +94,9 @@ def summarise_costs(costs: Sequence[CostItem]) -> CostSummary:
         )
         entry["recurring_per_year" if item.recurring else "one_off"] += item.amount
     return CostSummary(
-        one_off=cents(sum((c.amount for c in costs if not c.recurring), Decimal(0))),
-        recurring_per_year=cents(sum((c.amount for c in costs if c.recurring), Decimal(0))),
-        by_category={k: {n: cents(v) for n, v in e.items()} for k, e in by_category.items()},
+        one_off=sum((c.amount for c in costs if not c.recurring), Decimal(0)),
+        recurring_per_year=sum((c.amount for c in costs if c.recurring), Decimal(0)),
+        by_category=by_category,
     )
 
 
@@ -122,14 +122,14 @@ def _projection(
         scope=scope,
         units=units,
         scale_factor=factor.quantize(Decimal("0.0001")),
-        hours_saved_per_year=cents(hours),
-        value_per_year=cents(value),
-        value_per_year_ci95=Range(low=cents(low * hourly), high=cents(high * hourly)),
-        one_off_costs=cents(one_off),
-        recurring_costs_per_year=cents(recurring),
-        net_benefit_per_year=cents(net_per_year),
-        net_benefit_first_year=cents(net_per_year - one_off),
-        payback_months=None if payback is None else cents(payback),
+        hours_saved_per_year=hours,
+        value_per_year=value,
+        value_per_year_ci95=Range(low=low * hourly, high=high * hourly),
+        one_off_costs=one_off,
+        recurring_costs_per_year=recurring,
+        net_benefit_per_year=net_per_year,
+        net_benefit_first_year=net_per_year - one_off,
+        payback_months=payback,
         payback_note=note,
     )
 
@@ -147,13 +147,13 @@ def business_case(data: BusinessCaseInput) -> BusinessCase:
     observed = ObservedPeriod(
         period_from=data.period_from,
         period_until=data.period_until,
-        days=None if days is None else cents(days),
-        hours_saved=cents(hours),
-        hours_saved_ci95=Range(low=cents(low), high=cents(high)),
-        value_of_time_saved=None if hourly is None else cents(hours * hourly),
+        days=days,
+        hours_saved=hours,
+        hours_saved_ci95=Range(low=low, high=high),
+        value_of_time_saved=None if hourly is None else hours * hourly,
         value_of_time_saved_ci95=None
         if hourly is None
-        else Range(low=cents(low * hourly), high=cents(high * hourly)),
+        else Range(low=low * hourly, high=high * hourly),
     )
     municipalities = ", ".join(data.municipalities) or "the trial's municipality"
     assumptions = [

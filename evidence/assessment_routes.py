@@ -7,20 +7,20 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Response, status
 
 from access.deps import Coordinator, CurrentPrincipal
-from infra.http import Conn
-from infra.types import Id
-from trials import assessment_service as service
-from trials import evaluation_service
-from trials.assessment_service import SurveySummary
-from trials.evaluation_service import CriteriaAnswer
-from trials.routes import TrialId
-from trials.schemas import (
+from evidence import assessment_service as service
+from evidence import service as evaluation_service
+from evidence.assessment_service import SurveySummary
+from evidence.schemas import (
     SuccessCriterion,
     SuccessCriterionCreate,
     SuccessCriterionUpdate,
     SurveyResponse,
     SurveyResponseCreate,
 )
+from evidence.service import CriteriaAnswer
+from infra.http import Conn
+from infra.types import Id
+from trials.routes import TrialId
 
 router = APIRouter(tags=["assessment"])
 CriterionId = Annotated[Id, Path()]
