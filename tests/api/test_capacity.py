@@ -145,7 +145,7 @@ def test_a_statement_that_runs_too_long_is_a_503_and_gives_its_connection_back(
 def test_a_download_being_read_slowly_holds_no_database_connection(
     settings: Settings, conn: psycopg.Connection
 ) -> None:
-    from tests.evaluation.seed import constructed_trial
+    from tests.evidence.seed import constructed_trial
 
     seeded = constructed_trial(conn)
     conn.execute(  # 200,000 room readings: a CSV far larger than the socket's buffers
