@@ -77,25 +77,37 @@ def english_pieces() -> frozenset[str]:
     return frozenset(pieces)
 
 
+VOID = frozenset(
+    {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "wbr"}
+)
+
+
 class _Shown(HTMLParser):
-    """The text a person reads or hears on a page."""
+    """The text a person reads or hears on a page as Danish: not scripts, and not a part marked
+    as another language (`lang="en"`, as WCAG 3.1.2 asks of a part in another language)."""
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
-        self._hidden = 0
+        self._open: list[bool] = []  # per open element: is its content hidden from the scan
+
+    def _hidden(self) -> bool:
+        return bool(self._open) and self._open[-1]
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in ("script", "style"):
-            self._hidden += 1
-        self.parts.extend(v for k, v in attrs if k in SPOKEN_ATTRIBUTES and v)
+        lang = dict(attrs).get("lang")
+        other_language = lang is not None and not lang.startswith("da")
+        if not self._hidden() and not other_language:
+            self.parts.extend(v for k, v in attrs if k in SPOKEN_ATTRIBUTES and v)
+        if tag not in VOID:
+            self._open.append(self._hidden() or other_language or tag in ("script", "style"))
 
     def handle_endtag(self, tag: str) -> None:
-        if tag in ("script", "style"):
-            self._hidden -= 1
+        if tag not in VOID and self._open:
+            self._open.pop()
 
     def handle_data(self, data: str) -> None:
-        if not self._hidden:
+        if not self._hidden():
             self.parts.append(data)
 
 
@@ -123,6 +135,9 @@ def test_the_rule_finds_english_and_leaves_danish_alone() -> None:
     danish = "<main><h1>Afprøvninger</h1><p>Living Design Lab-afprøvninger</p></main>"
     assert english_on(danish) == []
     assert english_on("<script>var s = 'Please correct the following';</script>") == []
+    marked = "<p>Fejl: <span lang='en'>Please correct the following</span><br> ok</p>"
+    assert english_on(marked) == []
+    assert shown_text(marked) == "Fejl: ok"
 
 
 # ------------------------------------------------------------------------ the demo lab
@@ -153,6 +168,11 @@ def lab(db_url: str) -> Lab:
             " 'night_check_avoided', d.trial_id, d.site_id, d.participant_id"
             " FROM deployments d JOIN trials t ON t.id = d.trial_id,"
             " generate_series(1, 20) AS n WHERE d.device_id LIKE 'bed-kb-%%'"
+        )
+        conn.execute(
+            "INSERT INTO dead_letters (topic, device_id, reason, detail, excerpt) VALUES"
+            " ('ldl/v1/bed-kb-01/readings', 'bed-kb-01', 'schema_violation',"
+            " 'ts: an RFC 3339 timestamp needs an offset, e.g. Z or +01:00', '{\"ts\": 1')"
         )
         conn.commit()  # the people below are added on connections of their own
         ids = lambda query: [row[0] for row in conn.execute(query)]  # noqa: E731
@@ -247,7 +267,7 @@ def test_every_page_and_report_in_danish_holds_no_english(
     assert {page: found for page, found in visited.items() if found} == {}
 
 
-def test_the_activity_notes_and_caveats_are_danish_and_english_in_english(
+def test_notes_and_refusal_reasons_are_danish_and_english_in_english(
     web_client: Callable[[], httpx.Client], lab: Lab
 ) -> None:
     client = web_client()
@@ -259,6 +279,10 @@ def test_the_activity_notes_and_caveats_are_danish_and_english_in_english(
     assert "with technology has 0 observation(s)" in english
     report = client.get(f"/app/trials/{waiting}/report", params={"lang": "da"}).text
     assert english_on(report) == []
+    # A refused message: its reason in words; the worker's diagnosis marked as English.
+    refused = client.get("/app/dead-letters", params={"lang": "da"}).text
+    assert "følger ikke skemaet for beskeder" in refused
+    assert '<td lang="en">ts: an RFC 3339 timestamp needs an offset' in refused
 
 
 # ------------------------------------------------------------------------- form errors
