@@ -14,7 +14,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from access.accounts import mask_csrf
 from access.schemas import WebSession
-from i18n import TIMEZONE, Formatter, Message, negotiate, translations
+from i18n import N_, TIMEZONE, Formatter, Message, negotiate, translations
 
 HERE = Path(__file__).parent
 LANG_COOKIE = "ldl_lang"
@@ -58,8 +58,21 @@ SCOPE_LABELS = {
     "evaluation": ("Evaluation", "the data may go, pseudonymised, to the external evaluator"),
 }
 
+# The device types migration 0001 registers; a lab's own types show their registered name.
+DEVICE_TYPES = {
+    "gateway": N_("Gateway"),
+    "sensor_bed": N_("Sensor bed"),
+    "medicine_dispenser": N_("Medicine dispenser"),
+    "fall_sensor": N_("Fall sensor"),
+    "door_sensor": N_("Door sensor"),
+    "smart_toilet": N_("Smart toilet"),
+    "cleaning_robot": N_("Cleaning robot"),
+    "stocking_aid": N_("Compression stocking aid"),
+}
+
 templates.filters.update(
     pairs=lambda values, labels: list(zip(values, labels, strict=True)),
+    device_type=lambda code, gettext: gettext(DEVICE_TYPES[code]) if code in DEVICE_TYPES else code,
     scope_label=lambda scope, gettext: gettext(SCOPE_LABELS[scope][0]),
     scope_hint=lambda scope, gettext: gettext(SCOPE_LABELS[scope][1]),
     dateonly=_dateonly,

@@ -283,6 +283,8 @@ def test_notes_and_refusal_reasons_are_danish_and_english_in_english(
     refused = client.get("/app/dead-letters", params={"lang": "da"}).text
     assert "følger ikke skemaet for beskeder" in refused
     assert '<td lang="en">ts: an RFC 3339 timestamp needs an offset' in refused
+    # The built-in device types are the interface's words; a lab's own types keep their name.
+    assert "Sensorseng" in client.get(f"/app/devices/{lab.device}", params={"lang": "da"}).text
 
 
 # ------------------------------------------------------------------------- form errors
