@@ -14,7 +14,6 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from html import unescape
@@ -22,15 +21,10 @@ from html.parser import HTMLParser
 from typing import Any
 
 import httpx
-import psycopg
-import pytest
 from babel.messages.pofile import read_po
 
-from access.schemas import Role
 from i18n import TIMEZONE, catalog_path
-from infra.db import connection
-from ldl.seed import seed_demo_lab
-from tests.web.conftest import Person, add_person, form_token, sign_in
+from tests.web.conftest import DemoLab, form_token, sign_in
 
 DOMAINS = ("web", "common", "report", "messages")
 PLACEHOLDER = re.compile(r"%\(\w+\)[sd]|%[sd]")
@@ -140,70 +134,6 @@ def test_the_rule_finds_english_and_leaves_danish_alone() -> None:
     assert shown_text(marked) == "Fejl: ok"
 
 
-# ------------------------------------------------------------------------ the demo lab
-@dataclass(frozen=True)
-class Lab:
-    coordinator: Person
-    evaluator: Person
-    company: Person
-    trials: list[int]
-    sites: list[int]
-    participants: list[int]
-    no_consent: int
-    company_id: int
-    device: str
-    activity: int
-
-
-@pytest.fixture
-def lab(db_url: str) -> Lab:
-    """The demo's Danish lab with some device events, and a person of each role."""
-    from tests.evaluation.seed import refresh
-
-    with connection(db_url) as conn:
-        seed_demo_lab(conn)
-        conn.execute(
-            "INSERT INTO telemetry_events (ts, device_id, event_type, trial_id, site_id,"
-            " participant_id) SELECT t.trial_from + make_interval(hours => 30 * n), d.device_id,"
-            " 'night_check_avoided', d.trial_id, d.site_id, d.participant_id"
-            " FROM deployments d JOIN trials t ON t.id = d.trial_id,"
-            " generate_series(1, 20) AS n WHERE d.device_id LIKE 'bed-kb-%%'"
-        )
-        conn.execute(
-            "INSERT INTO dead_letters (topic, device_id, reason, detail, excerpt) VALUES"
-            " ('ldl/v1/bed-kb-01/readings', 'bed-kb-01', 'schema_violation',"
-            " 'ts: an RFC 3339 timestamp needs an offset, e.g. Z or +01:00', '{\"ts\": 1')"
-        )
-        conn.commit()  # the people below are added on connections of their own
-        ids = lambda query: [row[0] for row in conn.execute(query)]  # noqa: E731
-        trials = ids("SELECT id FROM trials ORDER BY id")
-        lab = Lab(
-            coordinator=add_person(db_url, Person("koordinator@kolding.dk", Role.COORDINATOR)),
-            evaluator=add_person(db_url, Person("forsker@sdu.dk", Role.EVALUATOR)),
-            company=add_person(
-                db_url,
-                Person(
-                    "kontakt@sengesense.dk",
-                    Role.COMPANY,
-                    company_id=ids("SELECT id FROM companies WHERE name = 'SengeSense ApS'")[0],
-                ),
-            ),
-            trials=trials,
-            sites=ids("SELECT id FROM sites ORDER BY id"),
-            participants=ids(f"SELECT id FROM participants WHERE trial_id = {trials[0]}"),
-            no_consent=ids(
-                "SELECT p.id FROM participants p WHERE NOT EXISTS"
-                " (SELECT 1 FROM consents c WHERE c.participant_id = p.id) ORDER BY p.id"
-            )[0],
-            company_id=ids("SELECT id FROM companies ORDER BY id")[0],
-            device="bed-kb-01",
-            activity=ids(f"SELECT id FROM activities WHERE trial_id = {trials[0]}")[0],
-        )
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        refresh(conn)
-    return lab
-
-
 LINK = re.compile(r'(?:href|hx-get)="(/app/[^"#]*)')
 NOT_PAGES = re.compile(r"lang=|\.csv$|/static/|/logout")
 
@@ -235,10 +165,10 @@ def crawl(
 
 
 def test_every_page_and_report_in_danish_holds_no_english(
-    web_client: Callable[[], httpx.Client], lab: Lab
+    web_client: Callable[[], httpx.Client], demo_lab: DemoLab
 ) -> None:
     visited: dict[str, list[str]] = {}
-    for person in (lab.coordinator, lab.evaluator, lab.company):
+    for person in (demo_lab.coordinator, demo_lab.evaluator, demo_lab.company):
         client = web_client()
         assert sign_in(client, person).status_code == 303
         for path, html in crawl(client):
@@ -251,7 +181,7 @@ def test_every_page_and_report_in_danish_holds_no_english(
             assert refused.status_code == status
             visited[f"{person.role} {path}"] = english_on(refused.text)
     company = web_client()
-    sign_in(company, lab.company)
+    sign_in(company, demo_lab.company)
     forbidden = company.get("/app/companies")
     assert forbidden.status_code == 403 and "Virksomheder ser kun deres egne" in forbidden.text
     kinds = {re.sub(r"\d+", "N", key.split("?")[0]) for key in visited}
@@ -268,11 +198,13 @@ def test_every_page_and_report_in_danish_holds_no_english(
 
 
 def test_notes_and_refusal_reasons_are_danish_and_english_in_english(
-    web_client: Callable[[], httpx.Client], lab: Lab
+    web_client: Callable[[], httpx.Client], demo_lab: DemoLab
 ) -> None:
     client = web_client()
-    sign_in(client, lab.coordinator)
-    waiting = lab.trials[2]  # compression stockings: baseline only, nothing with the technology
+    sign_in(client, demo_lab.coordinator)
+    waiting = demo_lab.trials[
+        2
+    ]  # compression stockings: baseline only, nothing with the technology
     danish = client.get(f"/app/trials/{waiting}").text
     assert "0 tidsobservationer med teknologien" in danish
     english = client.get(f"/app/trials/{waiting}", params={"lang": "en"}).text
@@ -284,7 +216,7 @@ def test_notes_and_refusal_reasons_are_danish_and_english_in_english(
     assert "følger ikke skemaet for beskeder" in refused
     assert '<td lang="en">ts: an RFC 3339 timestamp needs an offset' in refused
     # The built-in device types are the interface's words; a lab's own types keep their name.
-    assert "Sensorseng" in client.get(f"/app/devices/{lab.device}", params={"lang": "da"}).text
+    assert "Sensorseng" in client.get(f"/app/devices/{demo_lab.device}", params={"lang": "da"}).text
 
 
 # ------------------------------------------------------------------------- form errors
@@ -294,12 +226,12 @@ def _post(client: httpx.Client, page: str, action: str, data: dict[str, Any]) ->
 
 
 def test_every_forms_errors_are_in_danish_words_a_coordinator_understands(
-    web_client: Callable[[], httpx.Client], lab: Lab
+    web_client: Callable[[], httpx.Client], demo_lab: DemoLab
 ) -> None:
     client = web_client()
-    sign_in(client, lab.coordinator)
-    trial, waiting = lab.trials[0], lab.trials[2]
-    site, participant = lab.sites[0], lab.participants[0]
+    sign_in(client, demo_lab.coordinator)
+    trial, waiting = demo_lab.trials[0], demo_lab.trials[2]
+    site, participant = demo_lab.sites[0], demo_lab.participants[0]
     at = "2026-01-05T10:00"
     now = datetime.now(TIMEZONE).strftime("%Y-%m-%dT%H:%M")
     cases: list[tuple[str, str, dict[str, Any], list[str]]] = [
@@ -310,11 +242,11 @@ def test_every_forms_errors_are_in_danish_words_a_coordinator_understands(
         ("/app/sites", "/app/sites", {"address": "Vej 1"}, ["Udfyld feltet."]),
         (f"/app/sites/{site}", f"/app/sites/{site}/units", {}, ["Udfyld feltet."]),
         ("/app/trials/new", "/app/trials",
-         {"company_id": lab.company_id, "title": "T", "product": "P",
+         {"company_id": demo_lab.company_id, "title": "T", "product": "P",
           "collaboration_form": "opi", "staff_hourly_cost": "385,50"},
          ["Skriv et tal med punktum før decimalerne, fx 12.5."]),
         ("/app/trials/new", "/app/trials",
-         {"company_id": lab.company_id, "title": "T", "product": "P",
+         {"company_id": demo_lab.company_id, "title": "T", "product": "P",
           "collaboration_form": "opi", "baseline_from": "2026-02-10",
           "baseline_until": "2026-02-01"},
          ["Baselineperioden skal slutte efter, at den begynder."]),
@@ -326,7 +258,7 @@ def test_every_forms_errors_are_in_danish_words_a_coordinator_understands(
         (f"/app/trials/{trial}", f"/app/trials/{trial}/participants",
          {"pseudonym": "010180-1234", "site_id": site}, ["Ligner et CPR-nummer"]),
         (f"/app/trials/{trial}", f"/app/trials/{trial}/participants",
-         {"pseudonym": "P-900", "site_id": lab.sites[1]}, ["er ikke med i afprøvning"]),
+         {"pseudonym": "P-900", "site_id": demo_lab.sites[1]}, ["er ikke med i afprøvning"]),
         (f"/app/trials/{trial}", f"/app/trials/{trial}/transitions", {"to": "concluded"},
          ["For at afslutte skal der vælges en beslutning"]),
         (f"/app/trials/{trial}", f"/app/trials/{trial}/transitions", {"to": "draft"},
@@ -345,7 +277,7 @@ def test_every_forms_errors_are_in_danish_words_a_coordinator_understands(
          {"name": "Bad", "event_type": "bad type!"},
          ["Brug kun bogstaver (uden æ, ø, å), cifre"]),
         (f"/app/trials/{trial}/time-motion", f"/app/trials/{trial}/observations",
-         {"activity_id": lab.activity, "phase": "baseline", "staff_role": "SSA",
+         {"activity_id": demo_lab.activity, "phase": "baseline", "staff_role": "SSA",
           "observed_at": at, "duration_minutes": ["-3", "fire"]},
          ["Skriv et tal større end 0.", "Skriv et tal med punktum før decimalerne"]),
         (f"/app/participants/{participant}", f"/app/participants/{participant}/consents",
@@ -354,16 +286,16 @@ def test_every_forms_errors_are_in_danish_words_a_coordinator_understands(
          ["Skriv stedfortræderens relation til deltageren"]),
         (f"/app/participants/{participant}", f"/app/participants/{participant}/consents",
          {"given_by": "participant", "valid_from": at}, ["Udfyld feltet."]),
-        (f"/app/participants/{lab.no_consent}", f"/app/participants/{lab.no_consent}/withdrawal",
+        (f"/app/participants/{demo_lab.no_consent}", f"/app/participants/{demo_lab.no_consent}/withdrawal",
          {"at": at, "mode": "keep"}, ["har intet gældende samtykke at tilbagekalde"]),
         (f"/app/participants/{participant}", f"/app/participants/{participant}/withdrawal",
          {"mode": "keep"}, ["Udfyld feltet."]),
         ("/app/devices", "/app/devices",
-         {"id": "seng 1", "device_type": "sensor_bed", "company_id": lab.company_id},
+         {"id": "seng 1", "device_type": "sensor_bed", "company_id": demo_lab.company_id},
          ["Brug kun bogstaver (uden æ, ø, å), cifre"]),
-        (f"/app/devices/{lab.device}", f"/app/devices/{lab.device}/deployments",
+        (f"/app/devices/{demo_lab.device}", f"/app/devices/{demo_lab.device}/deployments",
          {"trial_id": trial, "valid_from": at}, ["Vælg et plejecenter (evt. en afdeling)"]),
-        (f"/app/devices/{lab.device}", f"/app/devices/{lab.device}/deployments",
+        (f"/app/devices/{demo_lab.device}", f"/app/devices/{demo_lab.device}/deployments",
          {"trial_id": trial, "place": f"site:{site}", "valid_from": now},
          ["er allerede udrullet i det tidsrum"]),
         ("/app/api-keys", "/app/api-keys", {"name": "Nøgle", "role": "company"},
@@ -372,7 +304,7 @@ def test_every_forms_errors_are_in_danish_words_a_coordinator_understands(
          {"email": "hvem", "role": "coordinator", "password": "kort"},
          ["Skriv en e-mailadresse, fx navn@kolding.dk.", "Skriv mindst"]),
         ("/app/users", "/app/users",
-         {"email": lab.coordinator.email, "role": "coordinator", "password": "x" * 20},
+         {"email": demo_lab.coordinator.email, "role": "coordinator", "password": "x" * 20},
          ["Der findes allerede en konto for koordinator@kolding.dk."]),
     ]  # fmt: skip
     assert waiting != trial
@@ -386,17 +318,17 @@ def test_every_forms_errors_are_in_danish_words_a_coordinator_understands(
 
 
 def test_english_readers_get_the_same_errors_in_english(
-    web_client: Callable[[], httpx.Client], lab: Lab
+    web_client: Callable[[], httpx.Client], demo_lab: DemoLab
 ) -> None:
     client = web_client()
-    sign_in(client, lab.coordinator)
+    sign_in(client, demo_lab.coordinator)
     client.get("/app/?lang=en")
     answer = _post(client, "/app/companies", "/app/companies", {"name": "T", "cvr": "1234"})
     assert "The CVR number must be 8 digits." in answer.text
     answer = _post(
         client,
-        f"/app/trials/{lab.trials[0]}",
-        f"/app/trials/{lab.trials[0]}/participants",
-        {"pseudonym": "Anna Jensen", "site_id": lab.sites[0]},
+        f"/app/trials/{demo_lab.trials[0]}",
+        f"/app/trials/{demo_lab.trials[0]}/participants",
+        {"pseudonym": "Anna Jensen", "site_id": demo_lab.sites[0]},
     )
     assert "looks like a person&#39;s name; use a pseudonym such as &#39;P-017&#39;" in answer.text
