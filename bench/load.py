@@ -36,7 +36,7 @@ from access.schemas import OPERATOR, ApiKeyCreate, Role, UserCreate
 from access.service import create_key
 from bench.common import machine, scratch_database, write_results
 from bench.evaluation import load_telemetry
-from evidence.repository import refresh_rollups
+from evidence.rollup_scheduler import run_maintenance_once
 from infra.db import connection
 from infra.migrate import TimescaleMode
 from ldl.seed import seed_demo_lab
@@ -53,8 +53,6 @@ def prepare(url: str) -> dict[str, Any]:
         conn.commit()
         start = datetime.now(UTC) - timedelta(days=14)
         load_telemetry(conn, start, 14, 60)
-        refresh_rollups(conn)
-        conn.commit()
         trial, company = conn.execute(
             "SELECT id, company_id FROM trials ORDER BY id LIMIT 1"
         ).fetchone()  # type: ignore[misc]
@@ -68,6 +66,9 @@ def prepare(url: str) -> dict[str, Any]:
                 ApiKeyCreate(name="load co", role=Role.COMPANY, company_id=company),
             ).key,
         }
+        conn.commit()
+        # The rollups, refreshed as `ldl ingest` refreshes them on either path.
+        run_maintenance_once(url, 730, retention=False)
         accounts = {"coordinator": "load-koordinator@kolding.dk", "company": "load-firma@lab.dk"}
         for role, email in accounts.items():
             create_user(
