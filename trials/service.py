@@ -6,6 +6,7 @@ Services never commit: the caller owns the transaction.
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import TypeVar
 
 import psycopg
@@ -14,8 +15,9 @@ from access.schemas import Principal, Role
 from access.service import record
 from infra.errors import Conflict, Invalid, NotFound
 from infra.http import Page, PageParams
-from trials import evaluation_repository, repository
+from trials import erasure_journal, evaluation_repository, repository
 from trials.consent import Scope
+from trials.erasure_journal import JournalEntry
 from trials.lifecycle import FINISHED, TrialStatus, allowed_from, is_allowed
 from trials.schemas import (
     Activity,
@@ -338,11 +340,16 @@ def consent_history(conn: psycopg.Connection, participant_id: int) -> list[Conse
 
 
 def withdraw_consent(
-    conn: psycopg.Connection, actor: Principal, participant_id: int, request: WithdrawalRequest
+    conn: psycopg.Connection,
+    actor: Principal,
+    participant_id: int,
+    request: WithdrawalRequest,
+    journal: Path | None = None,
 ) -> WithdrawalResult:
     """Close the active version at `at`, in this transaction delete what is stored stamped at or
     after `at` (an ingest commit may have stored it before the withdrawal was made), and with
-    `erase` everything collected."""
+    `erase` everything collected. Last, before the caller commits, append it to the erasure
+    `journal` (LDL_ERASURE_JOURNAL), so a restore from backup cannot undo it."""
     versions = _consent_versions_locked(conn, participant_id)
     active = next((v for v in versions if v.valid_until is None), None)
     if active is None:
@@ -378,7 +385,42 @@ def withdraw_consent(
                 participant_id,
                 after={"erased_rows": erased, "since": request.at.isoformat()},
             )
+    if journal is not None:
+        entry = erasure_journal.new_entry(participant_id, request.at, request.mode, actor.actor)
+        erasure_journal.append(journal, entry)
     return WithdrawalResult(consent=withdrawn, erased_rows=erased)
+
+
+JOURNAL_ACTOR = Principal(name="erasure-journal", role=Role.COORDINATOR)
+
+
+def reapply_erasures(conn: psycopg.Connection, journal: Path) -> list[JournalEntry]:
+    """After a restore: withdraw again, with the withdrawal's own code, every journaled withdrawal
+    the database does not hold (the participant's consent is still active from before its `at`),
+    and audit each as `erasure.reapply`. Idempotent: a second run finds nothing to do."""
+    reapplied: list[JournalEntry] = []
+    for entry in erasure_journal.read_entries(journal):
+        if repository.get_participant(conn, entry.participant_id) is None:
+            continue  # registered after the restore point: nothing of theirs is stored here
+        versions = repository.consent_versions(conn, entry.participant_id)
+        active = next((v for v in versions if v.valid_until is None), None)
+        if active is None or active.valid_from >= entry.at:
+            continue  # the withdrawal is in the database (or a newer consent followed it)
+        request = WithdrawalRequest(at=entry.at, mode=entry.mode)
+        result = withdraw_consent(conn, JOURNAL_ACTOR, entry.participant_id, request)
+        record(
+            conn,
+            JOURNAL_ACTOR,
+            "erasure.reapply",
+            "participant",
+            entry.participant_id,
+            after={
+                "journal_entry": entry.model_dump(mode="json"),
+                **result.model_dump(mode="json"),
+            },
+        )
+        reapplied.append(entry)
+    return reapplied
 
 
 def erase_participant_data(
