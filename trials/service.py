@@ -404,20 +404,29 @@ def reapply_erasures(conn: psycopg.Connection, journal: Path) -> list[JournalEnt
             continue  # registered after the restore point: nothing of theirs is stored here
         versions = repository.consent_versions(conn, entry.participant_id)
         active = next((v for v in versions if v.valid_until is None), None)
-        if active is None or active.valid_from >= entry.at:
+        if active is not None and active.valid_from < entry.at:
+            request = WithdrawalRequest(at=entry.at, mode=entry.mode)
+            erased = withdraw_consent(
+                conn, JOURNAL_ACTOR, entry.participant_id, request
+            ).erased_rows
+        elif entry.mode == WithdrawalMode.ERASE and all(v.valid_from < entry.at for v in versions):
+            # The consent this erase ended is not in the database (restored to before it was
+            # given, after an earlier withdrawal): all that is stored came before the erase.
+            with conn.transaction() as savepoint:
+                erased = erase_participant_data(conn, JOURNAL_ACTOR, entry.participant_id)
+                if not any(erased.values()):
+                    raise psycopg.Rollback(savepoint)  # the database holds this erase: no audit
+            if not any(erased.values()):
+                continue
+        else:
             continue  # the withdrawal is in the database (or a newer consent followed it)
-        request = WithdrawalRequest(at=entry.at, mode=entry.mode)
-        result = withdraw_consent(conn, JOURNAL_ACTOR, entry.participant_id, request)
         record(
             conn,
             JOURNAL_ACTOR,
             "erasure.reapply",
             "participant",
             entry.participant_id,
-            after={
-                "journal_entry": entry.model_dump(mode="json"),
-                **result.model_dump(mode="json"),
-            },
+            after={"journal_entry": entry.model_dump(mode="json"), "erased_rows": erased},
         )
         reapplied.append(entry)
     return reapplied

@@ -140,6 +140,27 @@ def test_reapply_withdraws_again_what_a_restore_brought_back_and_audits_it(
     assert again.returncode == 0 and "0 withdrawal(s) re-applied" in again.stdout
 
 
+def test_an_erase_whose_consent_the_restore_lost_still_erases_what_came_before(
+    lab: Lab, conn: psycopg.Connection, journal: Path
+) -> None:
+    pid = _participant_with_data(lab, conn)  # consent from 2026-01-01, readings on 2026-01-10
+    # Journaled: a withdrawal that kept the data, a new consent (lost with the restore, so not in
+    # the journal's concern), then its withdrawal with erase. Restored to before all three.
+    for at, mode in ((datetime(2026, 2, 1, tzinfo=UTC), WithdrawalMode.KEEP),
+                     (WITHDRAWN_AT, WithdrawalMode.ERASE)):  # fmt: skip
+        erasure_journal.append(journal, erasure_journal.new_entry(pid, at, mode, "key:1:x"))
+
+    reapplied = reapply_erasures(conn, journal)
+    conn.commit()
+
+    assert [entry.mode for entry in reapplied] == [WithdrawalMode.KEEP, WithdrawalMode.ERASE]
+    assert _count(conn, "telemetry_readings", pid) == 0
+    assert _actions(conn, pid).count("erasure.reapply") == 2
+    assert reapply_erasures(conn, journal) == []
+    conn.commit()
+    assert _actions(conn, pid).count("erasure.reapply") == 2
+
+
 def test_a_torn_last_line_is_skipped_and_a_bad_line_before_it_is_named(journal: Path) -> None:
     journal.parent.mkdir()
     entry = erasure_journal.new_entry(7, WITHDRAWN_AT, WithdrawalMode.KEEP, "cli")
