@@ -10,9 +10,11 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 
+from access.schemas import Role
 from infra.settings import Settings
 from tests.trials.lab import Lab
 from tests.trials.test_erase import _count, _telemetry
@@ -226,3 +228,23 @@ def test_entries_are_json_lines(journal: Path) -> None:
     )
     line = json.loads(journal.read_text().splitlines()[0])
     assert line["participant_id"] == 3 and line["mode"] == "erase"
+
+
+def test_a_withdrawal_from_the_web_app_is_journaled_too(
+    lab: Lab, conn: psycopg.Connection, journal: Path, db_url: str, http: httpx.Client
+) -> None:
+    from tests.web.conftest import Person, add_person, form_token, sign_in
+
+    pid = _participant_with_data(lab, conn)
+    sign_in(http, add_person(db_url, Person("koordinator@kolding.dk", Role.COORDINATOR)))
+    page = http.get(f"/app/participants/{pid}")
+    response = http.post(
+        f"/app/participants/{pid}/withdrawal",
+        data={"at": "2026-03-01T13:00", "mode": "erase", "confirmed": "yes",
+              "csrf_token": form_token(page.text)},
+    )  # fmt: skip
+    assert response.status_code == 200, response.text
+    (entry,) = erasure_journal.read_entries(journal)
+    assert (entry.participant_id, entry.mode) == (pid, WithdrawalMode.ERASE)
+    assert entry.at == WITHDRAWN_AT.replace(hour=12)  # 13:00 in Copenhagen
+    assert _count(conn, "telemetry_readings", pid) == 0
