@@ -42,7 +42,7 @@ def migrate(
         bool, typer.Option(help="then write Mosquitto's password and ACL files")
     ] = False,
 ) -> None:
-    """Apply database migrations (a no-op when up to date), then re-apply the erasure journal."""
+    """Apply migrations (a no-op when up to date); re-apply erasures."""
     from infra.migrate import apply_migrations
 
     settings = _settings()
