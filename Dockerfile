@@ -9,6 +9,7 @@ COPY infra ./infra
 COPY access ./access
 COPY api ./api
 COPY trials ./trials
+COPY evidence ./evidence
 COPY devices ./devices
 COPY ingest ./ingest
 COPY grafana ./grafana

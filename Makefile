@@ -29,7 +29,7 @@ bench: $(BIN)/.installed
 # docs/report-page-1.png, the README's picture of a report's first page: the PDF test renders
 # the constructed trial's report and keeps page 1 (needs PostgreSQL, as `make test` does).
 docs: $(BIN)/.installed
-	LDL_REPORT_DOCS=1 $(BIN)/python -m pytest tests/evaluation/test_report.py -q -k pdf
+	LDL_REPORT_DOCS=1 $(BIN)/python -m pytest tests/evidence/test_report.py -q -k pdf
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -6,6 +6,7 @@ email and a password and get a server-side session. Never commits: the caller ow
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import secrets
@@ -132,5 +133,33 @@ def sign_out(conn: psycopg.Connection, token: str) -> None:
     repository.delete_session(conn, _token_hash(token))
 
 
+def mask_csrf(token: str) -> str:
+    """The token under a fresh one-time pad, so a page never carries the same secret twice.
+
+    Pages are gzip-compressed and reflect what a request asked for (filters, the sign-in's
+    next): with a fixed token in them, an attacker who watches response sizes could guess it
+    byte by byte (BREACH). A masked token differs on every page and unmasks to the same one.
+    """
+    secret = token.encode()
+    pad = secrets.token_bytes(len(secret))
+    masked = bytes(s ^ p for s, p in zip(secret, pad, strict=True))
+    return base64.urlsafe_b64encode(pad + masked).decode()
+
+
+def _unmask_csrf(sent: str) -> bytes | None:
+    try:
+        raw = base64.urlsafe_b64decode(sent.encode())
+    except ValueError:  # binascii.Error: not base64 at all
+        return None
+    half = len(raw) // 2
+    if not raw or len(raw) % 2:
+        return None
+    return bytes(p ^ m for p, m in zip(raw[:half], raw[half:], strict=True))
+
+
 def csrf_matches(expected: str, sent: str | None) -> bool:
-    return bool(sent) and hmac.compare_digest(expected.encode(), (sent or "").encode())
+    """Whether `sent` (a masked token from a page) unmasks to the session's `expected` one."""
+    unmasked = _unmask_csrf(sent) if sent else None
+    return (
+        bool(expected) and unmasked is not None and hmac.compare_digest(expected.encode(), unmasked)
+    )

@@ -198,20 +198,33 @@ def insert_session(
     )
 
 
+# A session's idle expiry slides at most once a minute: sliding it on every request held the
+# session's row lock to the end of each request, so one person's tabs (and the htmx refreshes)
+# queued behind each other (issue 22).
+SLIDE_EVERY = timedelta(minutes=1)
+
+
 def live_session(
     conn: psycopg.Connection, token_hash: str, lifetime: timedelta
 ) -> tuple[UserAccount, str] | None:
     """The session's user and CSRF token, sliding its expiry; None when gone, expired or disabled."""
     row = conn.execute(
-        "UPDATE web_sessions s SET expires_at = now() + %(lifetime)s"
-        " FROM user_accounts u"
-        " WHERE s.token_hash = %(hash)s AND s.expires_at > now()"
-        "   AND u.id = s.user_id AND u.disabled_at IS NULL"
-        " RETURNING u.id, u.email, u.role, u.company_id, u.created_at, u.disabled_at, s.csrf_token",
-        {"hash": token_hash, "lifetime": lifetime},
+        "SELECT u.id, u.email, u.role, u.company_id, u.created_at, u.disabled_at, s.csrf_token,"
+        "       s.expires_at < now() + %(lifetime)s - %(slide)s"
+        " FROM web_sessions s JOIN user_accounts u ON u.id = s.user_id"
+        " WHERE s.token_hash = %(hash)s AND s.expires_at > now() AND u.disabled_at IS NULL",
+        {"hash": token_hash, "lifetime": lifetime, "slide": SLIDE_EVERY},
     ).fetchone()
     if row is None:
         return None
+    if row[7]:
+        # Another request of the same session sliding it right now is as good: skip, never wait.
+        conn.execute(
+            "UPDATE web_sessions SET expires_at = now() + %(lifetime)s"
+            " WHERE token_hash = (SELECT token_hash FROM web_sessions WHERE token_hash = %(hash)s"
+            "                     FOR UPDATE SKIP LOCKED)",
+            {"hash": token_hash, "lifetime": lifetime},
+        )
     names = ("id", "email", "role", "company_id", "created_at", "disabled_at")
     return UserAccount(**dict(zip(names, row[:6], strict=True))), row[6]
 

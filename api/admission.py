@@ -32,10 +32,10 @@ def _bearer_token(authorization: str | None) -> str | None:
     return (token.strip() or None) if scheme.lower() == "bearer" else None
 
 
-def _authenticate(app: Any, authorization: str | None) -> Principal:
+async def _authenticate(state: Any, authorization: str | None) -> Principal:
     token = service.require_token(_bearer_token(authorization))  # no pool connection for none
-    with app.state.pool.connection() as conn:
-        return service.authenticate(conn, token)
+    async with state.connection_gate.connection() as conn:  # the gate every request goes through
+        return await run_in_threadpool(service.authenticate, conn, token)
 
 
 class AdmissionMiddleware:
@@ -52,9 +52,7 @@ class AdmissionMiddleware:
         web = f"{scope['path'].rstrip('/')}/".startswith(self.own_auth_prefix)
         if scope["method"] in WRITE_METHODS and not web:
             try:
-                principal = await run_in_threadpool(
-                    _authenticate, scope["app"], headers.get("authorization")
-                )
+                principal = await _authenticate(scope["app"].state, headers.get("authorization"))
             except LdlError as exc:
                 await ldl_error_response(exc)(scope, receive, send)
                 return

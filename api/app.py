@@ -13,15 +13,17 @@ from fastapi_offline import FastAPIOffline
 from access.routes import router as access_router
 from api.admission import AdmissionMiddleware
 from api.errors import install_error_handlers
+from api.headers import add_response_middleware
+from api.server_timing import ServerTimingMiddleware
 from devices.routes import router as devices_router
+from evidence.assessment_routes import router as assessment_router
+from evidence.routes import router as evaluation_router
+from infra.capacity import ConnectionGate
 from infra.db import create_pool
 from infra.http import ERROR_RESPONSES, Conn
 from infra.settings import Settings
 from ingest.routes import router as ingest_router
-from trials.assessment_routes import router as assessment_router
-from trials.evaluation_routes import router as evaluation_router
 from trials.routes import router as trials_router
-from web import create_web_app
 
 WEB_APP = "/app"  # the web app for people: sessions and CSRF tokens, not API keys
 
@@ -80,10 +82,15 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool = create_pool(
-            database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max
+            database_url,
+            min_size=settings.db_pool_min,
+            max_size=settings.db_pool_max,
+            statement_timeout_ms=settings.api_statement_timeout_ms,
         )
         pool.open(wait=True, timeout=10)
-        app.state.pool = pool
+        app.state.connection_gate = ConnectionGate(
+            pool, settings.api_queue_limit, settings.api_queue_timeout_seconds
+        )
         try:
             yield
         finally:
@@ -105,6 +112,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(
         AdmissionMiddleware, max_body_bytes=settings.api_max_body_bytes, own_auth_prefix=WEB_APP
     )
+    add_response_middleware(app)  # security headers and gzip, outside the admission
+    app.add_middleware(ServerTimingMiddleware)  # outermost: it times the admission too
 
     @app.get("/", include_in_schema=False)
     def root() -> HTMLResponse:
@@ -121,5 +130,4 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(ingest_router)
     app.include_router(evaluation_router)
     app.include_router(assessment_router)
-    app.mount(WEB_APP, create_web_app(app.state))  # the web app for people, with its static files
     return app

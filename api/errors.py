@@ -36,7 +36,7 @@ def error_response(
 
 
 def ldl_error_response(exc: LdlError) -> JSONResponse:
-    return error_response(exc.status_code, exc.error, exc.detail, **exc.extra)
+    return error_response(exc.status_code, exc.error, exc.detail, exc.headers, **exc.extra)
 
 
 def http_error_response(exc: StarletteHTTPException) -> JSONResponse:

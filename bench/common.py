@@ -17,7 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 from psycopg import sql
 
-from infra.migrate import apply_migrations
+from infra.migrate import TimescaleMode, apply_migrations
 
 RESULTS_DIR = Path(__file__).parent / "results"
 ADMIN_URL = os.environ.get(
@@ -26,14 +26,14 @@ ADMIN_URL = os.environ.get(
 
 
 @contextmanager
-def scratch_database(prefix: str) -> Iterator[str]:
+def scratch_database(prefix: str, timescale: TimescaleMode = "auto") -> Iterator[str]:
     """A migrated database of the benchmark's own, dropped afterwards."""
     name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     url = urlunsplit(urlsplit(ADMIN_URL)._replace(path=f"/{name}"))
     try:
-        apply_migrations(url)
+        apply_migrations(url, timescale)
         yield url
     finally:
         with psycopg.connect(ADMIN_URL, autocommit=True) as admin:

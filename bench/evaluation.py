@@ -21,10 +21,10 @@ import uvicorn
 
 from access.schemas import OPERATOR, ApiKeyCreate, Role
 from access.service import create_key
-from api.app import create_app
 from bench.common import machine, scratch_database, write_results
+from evidence.repository import refresh_rollups
 from infra.settings import Settings
-from trials.evaluation_repository import refresh_rollups
+from ldl.app import create_app
 
 
 def seed(conn: psycopg.Connection, devices: int, days: float) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from datetime import datetime
 import psycopg
 
 from devices import repository
+from devices.schemas import FoldedHealth
 
 OFFLINE_AFTER_INTERVALS = 3  # mirrored in the view device_health_status (0004_devices.sql)
 
@@ -35,18 +36,6 @@ class HealthUpdate:
     @property
     def has_status(self) -> bool:
         return self.battery is not None or self.rssi is not None or self.firmware is not None
-
-
-@dataclass(frozen=True, slots=True)
-class FoldedHealth:
-    """One device's updates in a batch, folded: the newest of each value."""
-
-    device_id: str
-    last_seen_at: datetime
-    last_status_at: datetime | None
-    battery: float | None
-    rssi: float | None
-    firmware: str | None
 
 
 def _valid_battery(value: float | None) -> float | None:

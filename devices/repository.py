@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg import sql
@@ -23,12 +23,10 @@ from devices.schemas import (
     DeviceHealth,
     DeviceType,
     DeviceTypeCreate,
+    FoldedHealth,
 )
 from infra.db import fetch_all, fetch_one
 from infra.errors import Conflict, Invalid
-
-if TYPE_CHECKING:
-    from devices.health import FoldedHealth
 
 T = TypeVar("T")
 

@@ -8,6 +8,7 @@ restricted to `[A-Za-z0-9_.-]{1,64}` (never a topic wildcard, space or slash).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated
@@ -219,3 +220,16 @@ class DeviceHealth(BaseModel):
     firmware: str | None
     expected_interval: timedelta
     online: bool = Field(description="false when nothing arrived for three expected intervals")
+
+
+# Written by devices/health.py, stored by devices/repository.py (its shape, not its rules).
+@dataclass(frozen=True, slots=True)
+class FoldedHealth:
+    """One device's updates in a batch, folded: the newest of each value."""
+
+    device_id: str
+    last_seen_at: datetime
+    last_status_at: datetime | None
+    battery: float | None
+    rssi: float | None
+    firmware: str | None

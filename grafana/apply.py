@@ -26,7 +26,7 @@ from grafana.plan import (
     plan,
 )
 from grafana.roles import provision_company_roles
-from infra.db import connection
+from infra.db import connection, node_addresses
 from infra.errors import ConfigError
 from infra.migrate import timescale_enabled
 from infra.settings import Settings
@@ -121,11 +121,14 @@ def _apply_in_org(api: GrafanaApi, action: Action, payload: dict[str, Any]) -> N
 
 def database_target(settings: Settings, timescaledb: bool) -> DatabaseTarget:
     """Grafana's way to PostgreSQL: LDL_GRAFANA_DATABASE_HOST if set, else the database URL's."""
-    parts = urlsplit(settings.require_database_url())
-    host = getattr(settings, "grafana_database_host", None) or (
-        f"{parts.hostname or 'localhost'}:{parts.port or 5432}"
+    url = settings.require_database_url()
+    # Grafana takes one host: of a multi-host URL the first (it only reads; a standby serves).
+    host = getattr(settings, "grafana_database_host", None) or node_addresses(url)[0].replace(
+        "local socket", "localhost"
     )
-    return DatabaseTarget(host=host, database=parts.path.lstrip("/"), timescaledb=timescaledb)
+    return DatabaseTarget(
+        host=host, database=urlsplit(url).path.lstrip("/"), timescaledb=timescaledb
+    )
 
 
 def sync_grafana(settings: Settings) -> list[str]:

@@ -63,6 +63,13 @@ def negotiate(requested: str | None, accept_language: str | None = None) -> str:
     return DEFAULT_LOCALE
 
 
+def _no_negative_zero(value: float | Decimal | int, digits: int) -> float | Decimal | int:
+    """−0.02 shown to one decimal is 0,0, not -0,0: a value that rounds to zero loses its sign."""
+    if value < 0 and abs(Decimal(str(value))) * 10**digits <= Decimal("0.5"):
+        return Decimal(0)
+    return value
+
+
 @dataclass(frozen=True)
 class Formatter:
     """Formats for one reader: `Formatter("da").number(1208.57, 2)` is '1.208,57'."""
@@ -83,7 +90,10 @@ class Formatter:
     def number(self, value: float | Decimal | int, digits: int = 0) -> str:
         pattern = "#,##0" + ("." + "0" * digits if digits else "")
         return babel_numbers.format_decimal(
-            value, format=pattern, locale=self.babel_locale, decimal_quantization=True
+            _no_negative_zero(value, digits),
+            format=pattern,
+            locale=self.babel_locale,
+            decimal_quantization=True,
         )
 
     def money(self, value: float | Decimal | int, currency: str = "DKK", digits: int = 2) -> str:
@@ -93,7 +103,7 @@ class Formatter:
         pattern = babel_numbers.parse_pattern(self.babel_locale.currency_formats["standard"])
         pattern.frac_prec = (digits, digits)
         return pattern.apply(
-            value,
+            _no_negative_zero(value, digits),
             self.babel_locale,
             currency=currency,
             currency_digits=False,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 
 class LdlError(Exception):
@@ -10,6 +10,8 @@ class LdlError(Exception):
 
     status_code = 400
     error = "bad_request"
+    # Sent with the error's response (e.g. Retry-After).
+    headers: ClassVar[dict[str, str] | None] = None
 
     def __init__(self, detail: str, **extra: Any) -> None:
         super().__init__(detail)

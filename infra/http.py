@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated, Any, Generic, TypeVar
 
 import psycopg
 from fastapi import Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from infra.capacity import ServiceBusy
+
 T = TypeVar("T")
 
 
-def _request_connection(request: Request) -> Iterator[psycopg.Connection]:
-    # The pool's context commits when the handler returns and rolls back when it raises.
-    with request.app.state.pool.connection() as conn:
-        yield conn
+async def _request_connection(request: Request) -> AsyncIterator[psycopg.Connection]:
+    # Waited for on the event loop through the gate (infra/capacity.py), used on a thread.
+    async with request.app.state.connection_gate.connection() as conn:
+        try:
+            yield conn
+        except psycopg.errors.QueryCanceled as exc:  # LDL_API_STATEMENT_TIMEOUT_MS ran out
+            raise ServiceBusy("the request took too long; try again in a moment") from exc
 
 
 # scope="function": the transaction commits before the response is sent, so a client never sees

@@ -10,7 +10,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 import psycopg
 from yoyo import get_backend, read_migrations
 
-from infra.db import connect, describe_target
+from infra.db import connect, describe_target, on_node
 from infra.errors import ConfigError
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -33,9 +33,12 @@ def apply_migrations(url: str, timescale: TimescaleMode = "auto") -> list[str]:
     """
     with connect(url, as_app=False, autocommit=True) as conn:  # a clear ConfigError first
         use_timescale = choose_timescale(conn, timescale, describe_target(url))
+        # yoyo takes one host: the node a multi-host URL reached, the primary (a failover in
+        # between fails the migration, which runs again idempotently).
+        node_url = on_node(url, conn)
     # yoyo opens a connection per migration: the choice travels in the URL, as a session setting.
     backend = get_backend(
-        yoyo_url(_with_setting(url, PATH_SETTING, "on" if use_timescale else "off"))
+        yoyo_url(_with_setting(node_url, PATH_SETTING, "on" if use_timescale else "off"))
     )
     migrations = read_migrations(str(MIGRATIONS_DIR))
     try:

@@ -7,9 +7,12 @@ from typing import Literal
 from urllib.parse import unquote, urlsplit
 
 import platformdirs
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from infra.db import WRITABLE_SESSION_ATTRS
 from infra.errors import ConfigError
 
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "admin", "password", "postgres"}
@@ -45,12 +48,20 @@ class Settings(BaseSettings):
     mqtt_topic_prefix: str = "ldl/v1"
     api_host: str = "127.0.0.1"
     api_port: int = Field(8000, ge=1, le=65535)
+    # `ldl api` processes sharing the port; each has its own pool of LDL_DB_POOL_MAX connections.
+    api_workers: int = Field(1, ge=1)
     # Larger request bodies are refused (413) before they are read; the largest real one is a
     # trial with its plan, a few KiB.
     api_max_body_bytes: int = Field(1024 * 1024, ge=1024)
     data_dir: Path = Field(default_factory=default_data_dir)
     db_pool_min: int = Field(1, ge=0)
     db_pool_max: int = Field(10, ge=1)
+    # Load shedding (infra/capacity.py): requests beyond the pool's connections wait in a queue of
+    # at most this many for at most this long; the rest get 503 with Retry-After at once.
+    api_queue_limit: int = Field(200, ge=0)
+    api_queue_timeout_seconds: float = Field(0.5, gt=0)
+    # No request's statement may hold a connection longer (a 503 "took too long"); 0 = no limit.
+    api_statement_timeout_ms: int = Field(10_000, ge=0)
     ingest_client_id: str = "ldl-ingest-1"
     ingest_metrics_port: int = Field(9108, ge=0, le=65535)
     ingest_batch_size: int = Field(2000, ge=1)
@@ -91,9 +102,20 @@ class Settings(BaseSettings):
         ):
             raise ValueError("must look like postgresql://user@host:5432/dbname")
         try:
-            parts.port  # noqa: B018 - urlsplit validates the port lazily
-        except ValueError as exc:
-            raise ValueError(f"bad port: {exc}") from None
+            params = conninfo_to_dict(value)
+        except psycopg.ProgrammingError as exc:
+            raise ValueError(str(exc).strip()) from None
+        # Several nodes: `postgresql://h1:5432,h2:5432/ldl?target_session_attrs=read-write`.
+        ports = [port for port in str(params.get("port", "")).split(",") if port]
+        bad = [port for port in ports if not port.isdigit() or not 0 < int(port) < 65536]
+        if bad:
+            raise ValueError(f"bad port: {', '.join(bad)}")
+        several = "," in str(params.get("host", ""))
+        if several and params.get("target_session_attrs") not in WRITABLE_SESSION_ATTRS:
+            raise ValueError(
+                "names several hosts: add ?target_session_attrs=read-write, so it reaches"
+                " the primary"
+            )
         if not parts.path.strip("/"):
             raise ValueError("must name a database, e.g. postgresql://user@host:5432/ldl")
         return value

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import Counter, Histogram, start_http_server
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 MESSAGES_RECEIVED = Counter("ldl_ingest_messages_received", "MQTT messages taken off the broker")
 MESSAGES_COMMITTED = Counter(
@@ -42,6 +42,13 @@ LAG_SECONDS = Histogram(
     buckets=LAG_BUCKETS,
 )
 DATABASE_RETRIES = Counter("ldl_ingest_database_retries", "batch writes retried after an error")
+DATABASE_SYNCHRONOUS_STANDBYS = Gauge(
+    "ldl_ingest_database_synchronous_standbys",
+    "standbys each commit waits for (synchronous_standby_names); 0: an acked reading is on one node",
+)
+DATABASE_PRIMARY_CHANGES = Counter(
+    "ldl_ingest_database_primary_changes", "reconnections that reached another node (failovers)"
+)
 
 
 def serve_metrics(port: int) -> tuple[WSGIServer, threading.Thread] | None:

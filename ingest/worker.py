@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import faulthandler
 import logging
+import os
 import queue
 import signal
 import threading
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from types import FrameType
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -135,6 +137,11 @@ class IngestWorker:
                 f" (last: {self._last_problem or 'no answer'})"
             )
         log.warning("not subscribed yet; paho keeps trying in the background")
+
+    @property
+    def subscribed(self) -> bool:
+        """The broker has acknowledged the subscription on the current connection."""
+        return self._connected.is_set()
 
     def stop(self) -> None:
         """Flush the current batch, ack what is committed, disconnect (the session stays)."""
@@ -338,8 +345,13 @@ class IngestWorker:
             metrics.LAG_SECONDS.observe(max((now - device_time).total_seconds(), 0.0))
 
 
-def run_worker(settings: Settings) -> None:
-    """Run until SIGTERM or SIGINT; then flush, ack what is committed, and return (exit 0)."""
+def run_worker(settings: Settings, ready_file: Path | None = None) -> None:
+    """Run until SIGTERM or SIGINT; then flush, ack what is committed, and return (exit 0).
+
+    `ready_file` is written once the broker has acknowledged the subscription (SUBACK), and
+    removed on the way out: from then on nothing published is lost, also on a first start,
+    when no session holds messages yet (what `ldl demo` waits for before its backfill).
+    """
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -354,6 +366,19 @@ def run_worker(settings: Settings) -> None:
     worker = IngestWorker(settings)
     worker.start(connect_timeout=STARTUP_SECONDS, interrupted=stop, require_session=True)
     log.info("ingest worker %s on %s", settings.ingest_client_id, worker.subscription)
-    stop.wait()
+    try:
+        if ready_file is not None and worker.subscribed:
+            _write_atomically(ready_file, f"{os.getpid()} {worker.subscription}\n")
+        stop.wait()
+    finally:
+        if ready_file is not None:
+            ready_file.unlink(missing_ok=True)
     worker.stop()
     log.info("stopped after %d committed messages", worker.committed_messages)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Whoever polls for the file sees it whole or not at all."""
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(text)
+    partial.replace(path)

@@ -39,7 +39,14 @@ from trials.consent import ConsentPeriod
 
 log = logging.getLogger(__name__)
 
-TRANSIENT = (psycopg.OperationalError, psycopg.InterfaceError, ConfigError)
+# A read-only refusal means the connection sits on a standby (a demoted primary, or a node that a
+# URL without target_session_attrs reached): retried on a new connection, never a dead letter.
+TRANSIENT = (
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    psycopg.errors.ReadOnlySqlTransaction,
+    ConfigError,
+)
 
 
 class Stopped(Exception):
@@ -78,6 +85,8 @@ class BatchWriter:
         self._ledger_seconds = ledger_seconds  # as long as the broker keeps the session
         self._ledger_purged = 0.0  # monotonic
         self.stop_deadline: float | None = None  # monotonic; set when stopping
+        self._node: str | None = None  # host:port of the node written to last
+        self._standbys = SynchronousStandbys()
 
     def close(self) -> None:
         if self._conn is not None:
@@ -102,16 +111,28 @@ class BatchWriter:
             raise Stopped(str(exc)) from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _before_retry(self, state: object) -> None:
+    def _before_retry(self, state: RetryCallState) -> None:
         metrics.DATABASE_RETRIES.inc()
-        log.warning("database write failed; retrying: %s", getattr(state, "outcome", None))
+        failure = state.outcome.exception() if state.outcome else None
+        reason = str(failure).strip().splitlines()[0] if str(failure).strip() else repr(failure)
+        log.warning("database write failed; retrying: %s", reason)
         self.close()
 
     def _connection(self) -> psycopg.Connection:
         if self._conn is None or self._conn.closed:
             self._conn = connect(self._url)
             repository.create_stage_tables(self._conn)
+            self._note_node(self._conn)
         return self._conn
+
+    def _note_node(self, conn: psycopg.Connection) -> None:
+        node = f"{conn.info.host}:{conn.info.port}"
+        if self._node is not None and node != self._node:
+            metrics.DATABASE_PRIMARY_CHANGES.inc()
+            log.warning("database: now writing to %s (was %s): the primary moved", node, self._node)
+        elif self._node is None:
+            log.info("database: writing to %s", node)
+        self._node = node
 
     def _write_isolating_poison(self, batch: Batch, registry: Registry) -> Written:
         try:
@@ -149,6 +170,7 @@ class BatchWriter:
             gaps = record_sequences(conn, batch.seqs)
             if batch.seen or batch.statuses:
                 record_health(conn, batch.health_updates)
+            self._standbys.observe(conn)
             conn.commit()
         except BaseException:
             if not conn.closed:
@@ -227,6 +249,56 @@ def _as_committed_consent_decides(
         registry = registry.with_consents(locked)
         batch = batch.rerouted(registry)
     return batch
+
+
+class SynchronousStandbys:
+    """How many standbys a commit waits for, read from the session at most every few seconds.
+
+    Under Patroni's synchronous mode a commit (and so the broker's ack) waits for one standby;
+    when that standby is lost, Patroni (not strict) empties `synchronous_standby_names` and
+    ingest goes on with each acknowledged reading on one node only. That is shown, not hidden:
+    the gauge `ldl_ingest_database_synchronous_standbys` and a warning in the log.
+    """
+
+    CHECK_SECONDS = 2.0
+
+    def __init__(self) -> None:
+        self.count: int | None = None
+        self._checked = 0.0  # monotonic
+
+    def observe(self, conn: psycopg.Connection) -> None:
+        now = time.monotonic()
+        if now - self._checked < self.CHECK_SECONDS:
+            return
+        self._checked = now
+        row = conn.execute("SELECT current_setting('synchronous_standby_names')").fetchone()
+        names = str(row[0]) if row else ""
+        count = synchronous_standby_count(names)
+        metrics.DATABASE_SYNCHRONOUS_STANDBYS.set(count)
+        if count == self.count:
+            return
+        if count == 0 and self.count:
+            log.warning(
+                "database: no synchronous standby any more: commits, and so acks, rest on one"
+                " node until a standby is back (synchronous_standby_names is empty)"
+            )
+        elif count:
+            log.info("database: commits wait for %d synchronous standby (%s)", count, names)
+        else:
+            log.info("database: commits wait for no standby (a single node)")
+        self.count = count
+
+
+def synchronous_standby_count(names: str) -> int:
+    """Standbys a commit waits for, from `synchronous_standby_names` (PostgreSQL's grammar:
+    `FIRST n (...)`, `ANY n (...)`, `n (...)`, or a plain list, which means one)."""
+    text = names.strip()
+    if not text:
+        return 0
+    words = text.replace("(", " ( ").split()
+    if words[0].upper() in {"FIRST", "ANY"}:
+        words = words[1:]
+    return int(words[0]) if words and words[0].isdigit() else 1
 
 
 class _PastDeadline(stop_base):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -49,7 +50,7 @@ def migrate(
     url = settings.require_database_url()
     journal = settings.erasure_journal
     if journal is not None:
-        from trials.erasure_journal import check_usable
+        from evidence.erasure_journal import check_usable
 
         # Only a new database may start a new journal: a restored one needs its old journal.
         check_usable(journal, create=_database_is_new(url))
@@ -72,9 +73,9 @@ def _database_is_new(url: str) -> bool:
 @erasures_app.command("reapply")
 def erasures_reapply() -> None:
     """Withdraw again what the journal holds and the database does not (after a restore)."""
+    from evidence.erase import reapply_erasures
+    from evidence.erasure_journal import SETTING
     from infra.db import connection
-    from trials.erasure_journal import SETTING
-    from trials.service import reapply_erasures
 
     settings = _settings()
     if settings.erasure_journal is None:
@@ -95,30 +96,47 @@ def erasures_reapply() -> None:
 def api(
     host: Annotated[str | None, typer.Option(help="overrides LDL_API_HOST")] = None,
     port: Annotated[int | None, typer.Option(help="overrides LDL_API_PORT")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="overrides LDL_API_WORKERS")] = None,
 ) -> None:
     """Serve the HTTP API for coordinators, evaluators, companies."""
     import uvicorn
 
-    from api.app import create_app
     from infra.db import connect
+    from ldl.app import create_app
 
-    settings = _settings(api_host=host, api_port=port)
+    settings = _settings(api_host=host, api_port=port, api_workers=workers)
     connect(settings.require_database_url()).close()  # fail with one line, not a traceback
     if settings.erasure_journal is not None:
-        from trials.erasure_journal import check_usable
+        from evidence.erasure_journal import check_usable
 
         check_usable(settings.erasure_journal, create=True)  # withdrawals will append to it
-    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port)
+    if settings.api_workers == 1:
+        uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port)
+        return
+    # Several processes on one port (one Python process runs on one core at a time); each builds
+    # its app, pool and connection gate from the same LDL_* environment.
+    uvicorn.run(
+        "ldl.app:app_from_environment",
+        factory=True,
+        host=settings.api_host,
+        port=settings.api_port,
+        workers=settings.api_workers,
+    )
 
 
 @app.command()
-def ingest() -> None:
+def ingest(
+    ready_file: Annotated[
+        Path | None,
+        typer.Option(help="write this file once subscribed to the broker; removed on exit"),
+    ] = None,
+) -> None:
     """Run the MQTT ingest worker: validate, gate, store telemetry."""
     import threading
 
+    from evidence.rollup_scheduler import run_rollup_scheduler
     from infra.db import connect
     from ingest.worker import run_worker
-    from trials.rollup_scheduler import run_rollup_scheduler
 
     settings = _settings()
     settings.require_mqtt_url()
@@ -133,7 +151,7 @@ def ingest() -> None:
     )
     rollups.start()
     try:
-        run_worker(settings)
+        run_worker(settings, ready_file)
     finally:
         stop.set()
         rollups.join(timeout=10)

@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
+from pathlib import Path
 
 import httpx
 import typer
@@ -139,6 +140,23 @@ def _wait_for_api(url: str, processes: list[subprocess.Popen[bytes]], timeout: f
     raise SystemExit(f"the API did not answer at {url} within {timeout:.0f} s")
 
 
+def _wait_for_ingest(
+    ready_file: Path, processes: list[subprocess.Popen[bytes]], timeout: float = 30
+) -> None:
+    """Until the worker's subscription is acknowledged (`ldl ingest --ready-file`): before it, a
+    first start's broker has no session to keep messages in, and the backfill would be lost."""
+    deadline = time.monotonic() + timeout
+    while not ready_file.exists():
+        if any(p.poll() is not None for p in processes):
+            raise SystemExit("a demo process exited early; see its output above")
+        if time.monotonic() > deadline:
+            raise SystemExit(
+                f"the ingest worker did not subscribe to the broker within {timeout:.0f} s;"
+                " see its output above"
+            )
+        time.sleep(0.1)
+
+
 def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
     for process in processes:
         if process.poll() is None:
@@ -173,12 +191,16 @@ def run_demo(settings: Settings) -> None:
             "LDL_ROLLUP_REFRESH_SECONDS": os.environ.get("LDL_ROLLUP_REFRESH_SECONDS", "10"),
         }
         api_url = f"http://{settings.api_host}:{settings.api_port}"
+        ingest_ready = settings.data_dir / "ingest.ready"
+        ingest_ready.unlink(missing_ok=True)  # a worker killed before it could remove its own
         processes = [
             _spawn(["api", "--host", settings.api_host, "--port", str(settings.api_port)], env),
-            _spawn(["ingest"], env),
+            _spawn(["ingest", "--ready-file", str(ingest_ready)], env),
         ]
         try:
             _wait_for_api(api_url, processes)
+            _wait_for_ingest(ingest_ready, processes)
+            _say("the ingest worker is subscribed; starting the device simulator")
             backfill = (
                 [] if _has_telemetry(database_url) else ["--backfill-days", str(BACKFILL_DAYS)]
             )

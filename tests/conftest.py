@@ -22,6 +22,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -222,10 +223,10 @@ class _ThreadedServer(uvicorn.Server):
         pass
 
 
-@pytest.fixture
-def api_url(settings: Settings) -> Iterator[str]:
-    """The real app, served over real HTTP by uvicorn on a free port."""
-    from api.app import create_app
+@contextmanager
+def serve(settings: Settings) -> Iterator[str]:
+    """The real app for `settings`, served over real HTTP by uvicorn on a free port."""
+    from ldl.app import create_app
 
     port = free_port()
     server = _ThreadedServer(
@@ -238,9 +239,17 @@ def api_url(settings: Settings) -> Iterator[str]:
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError("the API did not start")
         time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def api_url(settings: Settings) -> Iterator[str]:
+    with serve(settings) as url:
+        yield url
 
 
 @pytest.fixture

@@ -1,1 +1,2 @@
-"""The domain of a trial: registry, lifecycle, participants, consent, activities, evaluation."""
+"""The registry of a trial: companies, care homes and units, trials and their lifecycle,
+participants, consent, activities and time observations. What a trial showed is evidence/."""

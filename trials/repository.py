@@ -430,28 +430,6 @@ def consent_active_at(
     return scope_active(load_consent_periods(conn, participant_id), scope, at)
 
 
-# Everything stored about a participant that an erase must remove. Derived data (rollups) that
-# other modules add must be listed here too, so one erase reaches all of it.
-PARTICIPANT_DATA_TABLES: tuple[str, ...] = ("telemetry_readings", "telemetry_events")
-
-
-def erase_participant_data(
-    conn: psycopg.Connection, participant_id: int, since: datetime | None = None
-) -> dict[str, int]:
-    """Delete the participant's rows (those at or after `since`, if given); rows per table."""
-    erased: dict[str, int] = {}
-    for table in PARTICIPANT_DATA_TABLES:
-        cursor = conn.execute(
-            sql.SQL(
-                "DELETE FROM {} WHERE participant_id = %(p)s"
-                " AND (%(since)s::timestamptz IS NULL OR ts >= %(since)s)"
-            ).format(sql.Identifier(table)),
-            {"p": participant_id, "since": since},
-        )
-        erased[table] = cursor.rowcount
-    return erased
-
-
 # ------------------------------------------------------------- activities, observations
 ACTIVITY = "SELECT id, trial_id, name, description, event_type FROM activities"
 OBSERVATION = (

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, status
+from fastapi import APIRouter, Path, Query, status
 
 from access.deps import AnyRole, Coordinator, CoordinatorOrEvaluator
 from infra.http import Conn, Page, Paging
@@ -41,8 +41,6 @@ from trials.schemas import (
     TrialUpdate,
     Unit,
     UnitCreate,
-    WithdrawalRequest,
-    WithdrawalResult,
 )
 
 router = APIRouter()
@@ -193,21 +191,6 @@ def consent_check(
 ) -> ConsentAnswer:
     """Was this scope active at this time? Versions are active on [valid_from, valid_until)."""
     return service.consent_answer(conn, participant_id, scope, at)
-
-
-@router.post("/participants/{participant_id}/consent-withdrawal", tags=["participants"])
-def withdraw_consent(
-    participant_id: ParticipantId,
-    body: WithdrawalRequest,
-    conn: Conn,
-    who: Coordinator,
-    request: Request,
-) -> WithdrawalResult:
-    """End the active consent at `at`. With `erase`, the participant's telemetry is deleted in the
-    same transaction and the rows deleted are reported. The withdrawal is written to the erasure
-    journal before it commits (503 when the journal cannot be written: nothing is withdrawn)."""
-    journal = request.app.state.settings.erasure_journal
-    return service.withdraw_consent(conn, who, participant_id, body, journal)
 
 
 # ------------------------------------------------------------- activities, observations

@@ -6,7 +6,6 @@ Services never commit: the caller owns the transaction.
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 from typing import TypeVar
 
 import psycopg
@@ -15,9 +14,8 @@ from access.schemas import Principal, Role
 from access.service import record
 from infra.errors import Conflict, Invalid, NotFound
 from infra.http import Page, PageParams
-from trials import erasure_journal, evaluation_repository, repository
+from trials import repository
 from trials.consent import Scope
-from trials.erasure_journal import JournalEntry
 from trials.lifecycle import FINISHED, TrialStatus, allowed_from, is_allowed
 from trials.schemas import (
     Activity,
@@ -44,9 +42,7 @@ from trials.schemas import (
     TrialUpdate,
     Unit,
     UnitCreate,
-    WithdrawalMode,
     WithdrawalRequest,
-    WithdrawalResult,
     periods_out_of_order,
 )
 
@@ -340,16 +336,10 @@ def consent_history(conn: psycopg.Connection, participant_id: int) -> list[Conse
 
 
 def withdraw_consent(
-    conn: psycopg.Connection,
-    actor: Principal,
-    participant_id: int,
-    request: WithdrawalRequest,
-    journal: Path | None = None,
-) -> WithdrawalResult:
-    """Close the active version at `at`, in this transaction delete what is stored stamped at or
-    after `at` (an ingest commit may have stored it before the withdrawal was made), and with
-    `erase` everything collected. Last, before the caller commits, append it to the erasure
-    `journal` (LDL_ERASURE_JOURNAL), so a restore from backup cannot undo it."""
+    conn: psycopg.Connection, actor: Principal, participant_id: int, request: WithdrawalRequest
+) -> Consent:
+    """Close the active version at `at` and write it down. What was collected goes with it in
+    the same transaction: the caller is evidence/erase.py, which owns the erase."""
     versions = _consent_versions_locked(conn, participant_id)
     active = next((v for v in versions if v.valid_until is None), None)
     if active is None:
@@ -371,83 +361,7 @@ def withdraw_consent(
         before=_dumped(active),
         after=_dumped(withdrawn),
     )
-    if request.mode == WithdrawalMode.ERASE:
-        erased = erase_participant_data(conn, actor, participant_id)
-    else:
-        erased = repository.erase_participant_data(conn, participant_id, since=request.at)
-        if any(erased.values()):
-            evaluation_repository.purge_participant_rollups(conn, participant_id, since=request.at)
-            record(
-                conn,
-                actor,
-                "participant.erase",
-                "participant",
-                participant_id,
-                after={"erased_rows": erased, "since": request.at.isoformat()},
-            )
-    if journal is not None:
-        entry = erasure_journal.new_entry(participant_id, request.at, request.mode, actor.actor)
-        erasure_journal.append(journal, entry)
-    return WithdrawalResult(consent=withdrawn, erased_rows=erased)
-
-
-JOURNAL_ACTOR = Principal(name="erasure-journal", role=Role.COORDINATOR)
-
-
-def reapply_erasures(conn: psycopg.Connection, journal: Path) -> list[JournalEntry]:
-    """After a restore: withdraw again, with the withdrawal's own code, every journaled withdrawal
-    the database does not hold (the participant's consent is still active from before its `at`),
-    and audit each as `erasure.reapply`. Idempotent: a second run finds nothing to do."""
-    reapplied: list[JournalEntry] = []
-    for entry in erasure_journal.read_entries(journal):
-        if repository.get_participant(conn, entry.participant_id) is None:
-            continue  # registered after the restore point: nothing of theirs is stored here
-        versions = repository.consent_versions(conn, entry.participant_id)
-        active = next((v for v in versions if v.valid_until is None), None)
-        if active is not None and active.valid_from < entry.at:
-            request = WithdrawalRequest(at=entry.at, mode=entry.mode)
-            erased = withdraw_consent(
-                conn, JOURNAL_ACTOR, entry.participant_id, request
-            ).erased_rows
-        elif entry.mode == WithdrawalMode.ERASE and all(v.valid_from < entry.at for v in versions):
-            # The consent this erase ended is not in the database (restored to before it was
-            # given, after an earlier withdrawal): all that is stored came before the erase.
-            with conn.transaction() as savepoint:
-                erased = erase_participant_data(conn, JOURNAL_ACTOR, entry.participant_id)
-                if not any(erased.values()):
-                    raise psycopg.Rollback(savepoint)  # the database holds this erase: no audit
-            if not any(erased.values()):
-                continue
-        else:
-            continue  # the withdrawal is in the database (or a newer consent followed it)
-        record(
-            conn,
-            JOURNAL_ACTOR,
-            "erasure.reapply",
-            "participant",
-            entry.participant_id,
-            after={"journal_entry": entry.model_dump(mode="json"), "erased_rows": erased},
-        )
-        reapplied.append(entry)
-    return reapplied
-
-
-def erase_participant_data(
-    conn: psycopg.Connection, actor: Principal, participant_id: int
-) -> dict[str, int]:
-    """Delete everything stored about the participant, and write down how much went."""
-    erased = repository.erase_participant_data(conn, participant_id)
-    # The rollups were computed from those rows: they go in the same transaction.
-    evaluation_repository.purge_participant_rollups(conn, participant_id)
-    record(
-        conn,
-        actor,
-        "participant.erase",
-        "participant",
-        participant_id,
-        after={"erased_rows": erased},
-    )
-    return erased
+    return withdrawn
 
 
 def consent_answer(

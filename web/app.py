@@ -11,6 +11,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import State
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from infra.capacity import ServiceBusy
 from infra.errors import LdlError
 from web import (
     admin_routes,
@@ -44,6 +45,13 @@ def create_web_app(state: State) -> FastAPI:
             # htmx follows redirects inside the fragment; a full reload shows the sign-in page.
             return Response(status_code=204, headers={"HX-Redirect": f"{PREFIX}/login"})
         return RedirectResponse(f"{PREFIX}/login?next={quote(target)}", status_code=303)
+
+    @app.exception_handler(ServiceBusy)
+    def busy(request: Request, exc: ServiceBusy) -> HTMLResponse:
+        # Beyond capacity: a page that says so in the reader's language, and when to come back.
+        response = render(request, ui_for(request), "busy.html", status_code=503)
+        response.headers.update(exc.headers or {})
+        return response
 
     @app.exception_handler(LdlError)
     def domain_error(request: Request, exc: LdlError) -> HTMLResponse:

@@ -1,6 +1,6 @@
 """Forms for a trial's assessment: success criteria (add, change, delete) and MAST survey answers.
 
-The rules stay in trials/assessment_service.py; a refusal (a finished trial, an activity of
+The rules stay in evidence/assessment_service.py; a refusal (a finished trial, an activity of
 another trial, a bad target) comes back on the trial page, next to the form that caused it.
 """
 
@@ -12,10 +12,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from access.schemas import Principal
+from evidence import assessment_service as assessment
+from evidence.schemas import SuccessCriterionCreate, SuccessCriterionUpdate, SurveyResponseCreate
 from infra.http import Conn
 from infra.types import Id
-from trials import assessment_service as assessment
-from trials.schemas import SuccessCriterionCreate, SuccessCriterionUpdate, SurveyResponseCreate
 from web.deps import CheckedForm, CoordinatorOnly, SignedIn
 from web.forms import FormErrors, attempt, fields, submit, validate
 from web.trial_routes import render_trial_page

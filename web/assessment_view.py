@@ -1,7 +1,7 @@
 """What the trial page shows of a trial's assessment: criteria verdicts, MAST surveys, the forms.
 
 The verdicts come from evaluation_service and are worded as the report words them (one home for
-that: trials/report.py's `criterion_cells`, the `report` catalog), so page and report agree.
+that: evidence/report.py's `criterion_cells`, the `report` catalog), so page and report agree.
 """
 
 from __future__ import annotations
@@ -9,16 +9,17 @@ from __future__ import annotations
 from typing import Any
 
 from access.schemas import Principal
+from evidence import assessment_service as assessment
+from evidence import service as evaluation_service
+from evidence.caveats import render as render_caveat
+from evidence.criteria import CriterionResult
+from evidence.report import criterion_cells
+from evidence.report_text import Reader
+from evidence.schemas import PER_ACTIVITY_METRICS, CriterionMetric, Respondent
+from evidence.surveys import QUESTIONS, STAFF_QUESTIONS
 from infra.http import Conn, PageParams
-from trials import assessment_service as assessment
-from trials import evaluation_service
 from trials import service as trials
-from trials.caveats import render as render_caveat
-from trials.criteria import CriterionResult
-from trials.report import criterion_cells
-from trials.report_text import Reader
-from trials.schemas import PER_ACTIVITY_METRICS, CriterionMetric, Respondent, Trial
-from trials.surveys import QUESTIONS, STAFF_QUESTIONS
+from trials.schemas import Trial
 from web.ui import Ui
 
 ALL = PageParams(limit=500, offset=0)

@@ -8,11 +8,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from pydantic import ValidationError
 
+from evidence.export import export_csv
+from evidence.repository import ExportKind
 from infra.http import Conn, PageParams
 from infra.types import Id
 from trials import service as trials
-from trials.evaluation_repository import ExportKind
-from trials.export import export_csv
 from trials.schemas import ActivityCreate, ObservationCreate, Phase
 from web.deps import CheckedForm, CoordinatorOnly, SignedIn, StaffOnly
 from web.forms import FormErrors, attempt, fields, submit

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from access.schemas import Principal
+from evidence import erase
 from infra.http import Conn
 from infra.types import Id
 from trials import service as trials
@@ -130,7 +131,7 @@ def withdraw(
         )  # fmt: skip
     result, errors = attempt(
         conn,
-        lambda: trials.withdraw_consent(
+        lambda: erase.withdraw_consent(
             conn, who, participant_id, withdrawal, request.app.state.settings.erasure_journal
         ),
     )

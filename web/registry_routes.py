@@ -8,9 +8,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from access.schemas import Principal, Role
+from evidence import service as evaluation_service
 from infra.http import Conn, PageParams
 from infra.types import Id
-from trials import evaluation_service
 from trials import service as trials
 from trials.schemas import CompanyCreate, SiteCreate, UnitCreate
 from web.deps import CheckedForm, CoordinatorOnly, SignedIn, StaffOnly, Who

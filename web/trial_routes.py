@@ -10,15 +10,15 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from access.schemas import Principal, Role
 from devices import service as devices
+from evidence import service as evaluation_service
+from evidence.report_html import render_html as render_report_html
+from evidence.report_html import render_pdf as render_report_pdf
 from infra.http import Conn, PageParams
 from infra.settings import Settings
 from infra.types import Id
 from ingest import service as ingest
-from trials import evaluation_service
 from trials import service as trials
 from trials.lifecycle import allowed_from
-from trials.report_html import render_html as render_report_html
-from trials.report_html import render_pdf as render_report_pdf
 from trials.schemas import (
     NULLABLE_ON_UPDATE,
     CollaborationForm,

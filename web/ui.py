@@ -12,6 +12,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from access.accounts import mask_csrf
 from access.schemas import WebSession
 from i18n import TIMEZONE, Formatter, negotiate, translations
 
@@ -33,6 +34,12 @@ def _dateonly(values: dict[str, Any]) -> dict[str, Any]:
         k: v.astimezone(TIMEZONE).date().isoformat() if isinstance(v, datetime) else v
         for k, v in values.items()
     }
+
+
+def _switch_language(request: Request, locale: str) -> str:
+    """This page in another language: every other query parameter (next, sort, filters) kept."""
+    url = request.url.include_query_params(lang=locale)
+    return f"{url.path}?{url.query}"
 
 
 def _local_input(value: datetime | str | None) -> str:
@@ -58,6 +65,7 @@ templates.filters.update(
     dateonly=_dateonly,
     local_input=_local_input,
 )
+templates.globals.update(switch_language=_switch_language, mask_csrf=mask_csrf)
 
 
 @dataclass(frozen=True)
@@ -116,7 +124,7 @@ def render(
         _=ui.gettext,
         pgettext=ui.pgettext,
         session=ui.session,
-        csrf_token=ui.session.csrf_token if ui.session else "",
+        csrf_token=mask_csrf(ui.session.csrf_token) if ui.session else "",
         **context,
     )
     response = HTMLResponse(html, status_code=status_code)

@@ -198,7 +198,7 @@ def _seed(conn: psycopg.Connection, day: datetime) -> tuple[int, int, int, int]:
 
 
 def _refresh_rollups(conn: psycopg.Connection) -> None:
-    from trials.evaluation_repository import refresh_rollups
+    from evidence.repository import refresh_rollups
 
     if timescale_enabled(conn):  # continuous aggregates refresh outside a transaction
         conn.commit()

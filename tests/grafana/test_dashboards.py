@@ -149,18 +149,21 @@ def test_company_dashboard_shows_its_own_consented_data_as_its_role(
     conn = login(company_a.login.role, company_a.login.password)
     panels = run_dashboard(conn, "company/trial.json", seed)
 
-    visible_events = A_CONSENTED_EVENTS + A_ROOM_EVENTS  # P-002 has no company_dashboards consent
-    assert panels["Events in range"] == [{"events": visible_events, "readings": A_READINGS}]
-    assert total(panels["Usage over time"], "events") == visible_events
+    # The trial's own figures count every stored event, P-002's too (telemetry consent only) ...
+    night_checks = A_CONSENTED_EVENTS + A_UNCONSENTED_EVENTS
+    all_events = night_checks + A_ROOM_EVENTS
+    assert panels["Events in range"] == [{"events": all_events, "readings": A_READINGS}]
+    assert total(panels["Usage over time"], "events") == all_events
     assert total(panels["Usage over time"], "readings") == A_READINGS
+    assert total(panels["Activity occurrences per day"], "occurrences") == night_checks
+    # ... a breakdown by unit only the residents who consented to company dashboards.
     by_hour = panels["Usage by hour of day and unit"]
-    assert total(by_hour, "events") == visible_events
+    assert total(by_hour, "events") == A_CONSENTED_EVENTS + A_ROOM_EVENTS
     assert {r["unit"] for r in by_hour} == {"Afdeling 1", "(whole care home)"}
-    assert total(panels["Activity occurrences per day"], "occurrences") == A_CONSENTED_EVENTS
 
     saved_per_occurrence = Decimal(sum(BASELINE_MINUTES) - sum(WITH_TECH_MINUTES)) / 5
     [saved] = panels["Time saved in range (hours, 95 % interval)"]
-    assert saved["hours saved"] == round(A_CONSENTED_EVENTS * saved_per_occurrence / 60, 2)
+    assert saved["hours saved"] == round(night_checks * saved_per_occurrence / 60, 2)
     assert saved["low"] < saved["hours saved"] < saved["high"]
     cumulative = panels["Time saved, cumulative (hours, 95 % interval)"]
     assert cumulative[-1]["hours saved"] == total(
@@ -191,7 +194,7 @@ def test_company_b_sees_only_its_own_trial(
 def test_time_saved_interval_matches_the_evaluation_module(
     seed: Seed, login: Callable[[str, str], psycopg.Connection]
 ) -> None:
-    from trials.evaluation import sample_stats, welch_difference
+    from evidence.evaluation import sample_stats, welch_difference
 
     baseline = sample_stats([Decimal(v) for v in BASELINE_MINUTES])
     with_technology = sample_stats([Decimal(v) for v in WITH_TECH_MINUTES])

@@ -8,6 +8,7 @@ import psycopg
 import pytest
 
 from access.schemas import Principal, Role
+from evidence.erase import erase_participant_data
 from grafana.roles import (
     OWNER_ROLE,
     company_schema,
@@ -19,7 +20,6 @@ from infra.db import connect
 from infra.migrate import timescale_enabled
 from ingest.repository import create_stage_tables
 from tests.grafana.conftest import A_CONSENTED_EVENTS, A_ROOM_EVENTS, Seed
-from trials.service import erase_participant_data
 
 FORBIDDEN = [
     "public.trials",

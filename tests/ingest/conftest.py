@@ -125,15 +125,20 @@ def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None
 class WorkerProcess:
     """`python -m ingest` in a subprocess, so a test can SIGKILL it."""
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, args: tuple[str, ...] = ()) -> None:
         self.env = env
         self.log_path = log_path
+        self.args = args
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> WorkerProcess:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "ingest"], cwd=ROOT, env=self.env, stdout=log, stderr=log
+            [sys.executable, "-m", "ingest", *self.args],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=log,
         )
         return self
 
@@ -181,7 +186,10 @@ def start_worker(
     workers: list[WorkerProcess] = []
 
     def start(
-        client_id: str | None = None, broker_url: str | None = None, **settings: str
+        client_id: str | None = None,
+        broker_url: str | None = None,
+        args: tuple[str, ...] = (),
+        **settings: str,
     ) -> WorkerProcess:
         env = {
             **os.environ,
@@ -195,7 +203,7 @@ def start_worker(
             "LDL_INGEST_BATCH_SECONDS": "0.05",
             **{f"LDL_{key.upper()}": value for key, value in settings.items()},
         }
-        worker = WorkerProcess(env, tmp_path / f"worker-{len(workers)}.log")
+        worker = WorkerProcess(env, tmp_path / f"worker-{len(workers)}.log", args)
         workers.append(worker)
         return worker.start()
 

@@ -16,6 +16,7 @@ import psycopg
 import pytest
 
 from access.schemas import OPERATOR, Role
+from evidence import erase
 from infra.db import connect
 from infra.settings import Settings
 from ingest.batch import Batch
@@ -173,7 +174,7 @@ def _batch(lab: Lab, registry: Any, indexes: range, dup: bool = False) -> Batch:
 
 def _withdraw(conn: psycopg.Connection, lab: Lab, when: datetime, mode: WithdrawalMode) -> None:
     request = WithdrawalRequest(at=when, mode=mode)
-    service.withdraw_consent(conn, OPERATOR, lab.participant_id, request)
+    erase.withdraw_consent(conn, OPERATOR, lab.participant_id, request)
 
 
 def test_a_batch_routed_before_a_withdrawal_obeys_it_at_commit_and_counts_drops_once(

@@ -136,3 +136,43 @@ def test_users_create_reads_the_password_from_stdin_and_stores_only_an_argon2_ha
         timeout=60,
     )
     assert short.returncode == 2 and "10 characters" in short.stderr
+
+
+def test_api_with_several_workers_serves_from_several_processes(db_url: str) -> None:
+    """`ldl api --workers 2`: two processes on one port, each with its own pool and gate."""
+    import time
+
+    import httpx
+
+    from tests.conftest import free_port
+
+    port = free_port()
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("LDL_")}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "ldl", "api", "--port", str(port), "--workers", "2"],
+        env={**clean, "LDL_DATABASE_URL": db_url},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        workers: list[str] = []
+        while time.monotonic() < deadline:
+            children = subprocess.run(
+                ["pgrep", "-P", str(server.pid)], capture_output=True, text=True
+            )
+            workers = children.stdout.split()
+            try:
+                if len(workers) >= 2 and httpx.get(f"http://127.0.0.1:{port}/health").is_success:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        assert len(workers) >= 2, f"worker processes: {workers}"
+        for _ in range(4):  # new connections, spread by the kernel over the workers
+            assert httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200
+    finally:
+        server.terminate()
+        _, stderr = server.communicate(timeout=20)
+    assert server.returncode == 0, stderr

@@ -89,6 +89,8 @@ def test_demo_comes_up_with_seeded_trials_stores_telemetry_and_stops_cleanly(
         coordinator = demo.value_after("coordinator ")
         company = demo.value_after("(SengeSense ApS) ")
         demo.wait_for("Ctrl-C stops everything")
+        # The backfill starts only once the worker's subscription is acknowledged.
+        assert any("ingest worker is subscribed" in line for line in demo.output)
         api = f"http://127.0.0.1:{port}"
         trials = httpx.get(f"{api}/trials", headers={"Authorization": f"Bearer {coordinator}"})
         assert trials.status_code == 200

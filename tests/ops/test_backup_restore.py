@@ -26,6 +26,7 @@ import httpx
 import pytest
 
 from access.schemas import Principal, Role
+from evidence.erase import withdraw_consent
 from infra.db import connection
 from tests.conftest import PrivateMosquitto, free_port
 from tests.ingest.conftest import Publisher, WorkerProcess, at, reading, seed_lab, wait_until
@@ -37,7 +38,6 @@ from tests.ops.conftest import (
     timescale_installed,
 )
 from trials.schemas import WithdrawalMode, WithdrawalRequest
-from trials.service import withdraw_consent
 
 ROOT = Path(__file__).resolve().parents[2]
 PER_SECOND = 100  # per device: two devices, 200 readings a second

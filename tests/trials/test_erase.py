@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import psycopg
 
-from tests.evaluation.seed import refresh
+from tests.evidence.seed import refresh
 from tests.trials.lab import Lab
 
 

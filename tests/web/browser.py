@@ -46,6 +46,8 @@ def start_chromium(user_data_dir: str) -> WebDriver:
         options.add_argument(flag)
     options.add_argument(f"--user-data-dir={user_data_dir}")
     options.add_experimental_option("prefs", {"intl.accept_languages": "da-DK,da"})
+    # The console, for `console_problems`: the CSP test reads every violation the page caused.
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     # Chromium on Linux takes its UI language (date fields' format) from LANGUAGE, not --lang.
     env = {**os.environ, "LANGUAGE": "da", "LANG": "da_DK.UTF-8"}
     return webdriver.Chrome(options=options, service=Service(paths[1], env=env))
@@ -119,6 +121,12 @@ class Browser:
             if time.monotonic() > deadline:
                 raise AssertionError(f"timed out after {timeout}s waiting for {what}")
             time.sleep(0.05)
+
+    def console_problems(self) -> list[str]:
+        """The console's warnings and errors since the last call (reading empties it)."""
+        # chromedriver's log endpoint, which Selenium's generic WebDriver type does not declare
+        entries = self.driver.get_log("browser")  # type: ignore[attr-defined]
+        return [str(e["message"]) for e in entries if e["level"] in ("WARNING", "SEVERE")]
 
     @property
     def path(self) -> str:

@@ -66,7 +66,7 @@ def sign_in(client: httpx.Client, person: Person, password: str | None = None) -
 
 def add_criterion(db_url: str, trial_id: int, **values: Any) -> int:
     """A structured success criterion, stored as the service stores it (at_least by default)."""
-    from trials import assessment_repository
+    from evidence import assessment_repository
 
     with connection(db_url) as conn:
         row = {"activity_id": None, "comparison": "at_least", "description": ""} | values
@@ -74,7 +74,7 @@ def add_criterion(db_url: str, trial_id: int, **values: Any) -> int:
 
 
 def add_survey_response(db_url: str, trial_id: int, **values: Any) -> None:
-    from trials import assessment_repository
+    from evidence import assessment_repository
 
     with connection(db_url) as conn:
         assessment_repository.insert_survey_response(conn, trial_id, values)
@@ -162,8 +162,8 @@ def ingest_worker(db_url: str, mqtt_url: str, topic_prefix: str, tmp_path: Path)
 @pytest.fixture
 def seeded(db_url: str) -> Any:
     """A trial of company A with readings, events, observations and a consenting participant,
-    and company B's trial at the same care home (tests/evaluation/seed.py); rollups refreshed."""
-    from tests.evaluation.seed import T0, constructed_trial, refresh
+    and company B's trial at the same care home (tests/evidence/seed.py); rollups refreshed."""
+    from tests.evidence.seed import T0, constructed_trial, refresh
 
     with connection(db_url) as conn:
         lab = constructed_trial(conn)

@@ -126,3 +126,23 @@ def test_an_evaluator_reads_the_verdicts_but_may_not_set_criteria(
     assert '/criteria"' not in page and '/surveys"' not in page  # no forms post there
     sent = {"csrf_token": form_token(page), "metric": "data_completeness_pct", "target": "90"}
     assert client.post(f"/app/trials/{seeded.trial_id}/criteria", data=sent).status_code == 403
+
+
+def test_a_company_is_told_a_median_is_withheld_not_shown_no_answers(
+    web_client: Callable[[], httpx.Client], coordinator: Person, seeded: Any, db_url: str
+) -> None:
+    client = web_client()
+    sign_in(client, coordinator)
+    trial = f"/app/trials/{seeded.trial_id}"
+    token = form_token(client.get(trial).text)
+    survey = {"csrf_token": token, "form": "staff", "respondent": "staff", "phase": "baseline"}
+    for score in ("2", "4"):  # two answers: the company may not see their median
+        survey |= {"answered_on": "2026-01-12", "answer_time_for_residents": score}
+        assert client.post(f"{trial}/surveys", data=survey).status_code == 303
+    company = add_person(db_url, Person("lab@sengeteknik.dk", Role.COMPANY, seeded.company_a))
+    theirs = web_client()
+    sign_in(theirs, company)
+    page = theirs.get(trial).text
+    assert '<td class="num">2</td><td class="num">tilbageholdt</td>' in page
+    assert "færre end 3 svar vises ikke for virksomheden" in page
+    assert '<td class="num">2</td><td class="num">3,0</td>' in client.get(trial).text

@@ -50,6 +50,25 @@ def test_a_form_without_the_sessions_csrf_token_is_refused(
     assert made.status_code == 303
 
 
+def test_the_csrf_token_is_different_on_every_page_and_the_stored_one_is_never_sent(
+    web_client: Callable[[], httpx.Client], coordinator: Person, db_url: str
+) -> None:
+    """Pages are compressed: a fixed secret in them could be guessed from their sizes (BREACH)."""
+    client = web_client()
+    sign_in(client, coordinator)
+    first, second = (form_token(client.get("/app/companies").text) for _ in range(2))
+    assert first != second
+    with psycopg.connect(db_url) as conn:
+        stored = conn.execute("SELECT csrf_token FROM web_sessions").fetchone()[0]
+    page = client.get("/app/companies").text
+    assert stored not in page
+    refused = client.post("/app/companies", data={"name": "Raw A/S", "csrf_token": stored})
+    assert refused.status_code == 403  # only a masked token from a page is taken
+    for token in (first, second):  # both unmask to the session's token
+        made = client.post("/app/companies", data={"name": f"A/S {token[:4]}", "csrf_token": token})
+        assert made.status_code == 303
+
+
 def test_the_sign_in_form_itself_needs_its_token(
     web_client: Callable[[], httpx.Client], coordinator: Person
 ) -> None:

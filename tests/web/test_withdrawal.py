@@ -6,7 +6,7 @@ from typing import Any
 
 import psycopg
 
-from tests.evaluation.seed import refresh
+from tests.evidence.seed import refresh
 from tests.web.browser import Browser
 from tests.web.conftest import Person
 
