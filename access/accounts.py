@@ -61,7 +61,7 @@ def set_password(conn: psycopg.Connection, email: str, password: str) -> UserAcc
     UserCreate.model_validate({"email": email, "role": "evaluator", "password": password})
     stored = repository.user_by_email(conn, email.strip().lower())
     if stored is None:
-        raise NotFound(f"no account for {email}")
+        raise NotFound("no account for %(email)s", {"email": email})
     repository.set_password_hash(conn, stored.id, _hasher.hash(password))
     repository.delete_sessions_of(conn, stored.id)
     record(conn, OPERATOR, "user.set_password", "user", stored.id)
@@ -72,7 +72,7 @@ def disable_user(conn: psycopg.Connection, actor: Principal, user_id: int) -> Us
     """The person can no longer sign in; their open sessions end now."""
     user = repository.disable_user(conn, user_id)
     if user is None:
-        raise NotFound(f"user {user_id} does not exist")
+        raise NotFound("user %(user)s does not exist", {"user": user_id})
     repository.delete_sessions_of(conn, user_id)
     record(conn, actor, "user.disable", "user", user_id, after=user.model_dump(mode="json"))
     return user
@@ -84,7 +84,9 @@ def check_throttle(conn: psycopg.Connection, email: str, client: str) -> None:
     )
     if by_email >= MAX_FAILURES_PER_EMAIL or by_client >= MAX_FAILURES_PER_CLIENT:
         minutes = int(THROTTLE_WINDOW.total_seconds() // 60)
-        raise TooManyAttempts(f"too many failed sign-ins; try again in {minutes} minutes")
+        raise TooManyAttempts(
+            "too many failed sign-ins; try again in %(minutes)s minutes", {"minutes": minutes}
+        )
 
 
 def sign_in(

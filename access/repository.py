@@ -40,7 +40,7 @@ def insert_key(
             )
             row = cur.fetchone()
     except psycopg.errors.ForeignKeyViolation:
-        raise Invalid(f"company {company_id} does not exist") from None
+        raise Invalid("company %(company)s does not exist", {"company": company_id}) from None
     assert row is not None
     return row
 
@@ -151,9 +151,9 @@ def insert_user(
             )
             row = cur.fetchone()
     except psycopg.errors.UniqueViolation:
-        raise Conflict(f"an account for {email} exists already") from None
+        raise Conflict("an account for %(email)s exists already", {"email": email}) from None
     except psycopg.errors.ForeignKeyViolation:
-        raise Invalid(f"company {company_id} does not exist") from None
+        raise Invalid("company %(company)s does not exist", {"company": company_id}) from None
     assert row is not None
     return row
 

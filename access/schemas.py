@@ -7,7 +7,11 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from infra.types import Id, Text
+from infra.types import Id, Rule, Text
+
+COMPANY_FOR_ROLE = Rule(
+    "company_for_role", "company_id is required for role 'company' and only for it"
+)
 
 
 class Role(StrEnum):
@@ -48,7 +52,7 @@ class ApiKeyCreate(BaseModel):
     @model_validator(mode="after")
     def _company_iff_company_role(self) -> ApiKeyCreate:
         if (self.role == Role.COMPANY) != (self.company_id is not None):
-            raise ValueError("company_id is required for role 'company' and only for it")
+            raise COMPANY_FOR_ROLE.error(field="company_id")
         return self
 
 
@@ -101,7 +105,7 @@ class UserCreate(BaseModel):
     @model_validator(mode="after")
     def _company_iff_company_role(self) -> UserCreate:
         if (self.role == Role.COMPANY) != (self.company_id is not None):
-            raise ValueError("company_id is required for role 'company' and only for it")
+            raise COMPANY_FOR_ROLE.error(field="company_id")
         return self
 
 

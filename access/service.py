@@ -62,7 +62,7 @@ def create_key(conn: psycopg.Connection, actor: Principal, request: ApiKeyCreate
 def revoke_key(conn: psycopg.Connection, actor: Principal, key_id: int) -> ApiKey:
     revoked = repository.revoke_key(conn, key_id)
     if revoked is None:
-        raise NotFound(f"API key {key_id} does not exist")
+        raise NotFound("API key %(key)s does not exist", {"key": key_id})
     record(conn, actor, "api_key.revoke", "api_key", key_id, after=revoked.model_dump(mode="json"))
     return revoked
 

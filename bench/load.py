@@ -174,7 +174,11 @@ async def _clients(
     weights = [weight for *_, weight in mix]
     names = (f"Load {tag}-{n} ApS" for n in itertools.count())
     remaining = iter(range(total))
-    limits = httpx.Limits(max_connections=clients + 10, max_keepalive_connections=clients + 10)
+    # Idle connections expire before the server's 5 s keep-alive does, so a request never races
+    # the server closing the connection it is sent on (a ReadError, not the service's answer).
+    limits = httpx.Limits(
+        max_connections=clients + 10, max_keepalive_connections=clients + 10, keepalive_expiry=2
+    )
     async with httpx.AsyncClient(base_url=base, timeout=CLIENT_TIMEOUT, limits=limits) as http:
 
         async def one_client(seed: int) -> None:

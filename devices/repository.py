@@ -25,6 +25,7 @@ from devices.schemas import (
     DeviceTypeCreate,
     FoldedHealth,
 )
+from i18n import Message
 from infra.db import fetch_all, fetch_one
 from infra.errors import Conflict, Invalid
 
@@ -80,7 +81,7 @@ def insert_device_type(conn: psycopg.Connection, request: DeviceTypeCreate) -> D
         with _savepoint(conn):
             created = fetch_one(conn, DeviceType, query, request.model_dump())
     except psycopg.errors.UniqueViolation:
-        raise Conflict(f"device type '{request.code}' already exists") from None
+        raise Conflict("device type '%(code)s' already exists", {"code": request.code}) from None
     assert created is not None
     return created
 
@@ -98,24 +99,27 @@ def insert_device(conn: psycopg.Connection, request: DeviceCreate, secret_hash: 
             device = fetch_one(conn, Device, query, params)
     except psycopg.errors.UniqueViolation:
         raise Conflict(
-            f"a device or gateway with id '{request.id}' is already registered"
+            "a device or gateway with id '%(device)s' is already registered", {"device": request.id}
         ) from None
     except psycopg.errors.ForeignKeyViolation as exc:
-        raise Invalid(_device_reference_problem(request, _constraint(exc))) from None
+        problem = _device_reference_problem(request, _constraint(exc))
+        raise Invalid(problem.text, problem.params) from None
     except psycopg.errors.CheckViolation as exc:
-        raise Invalid(f"the device breaks the rule {_constraint(exc)}") from None
+        raise Invalid("the device breaks the rule %(rule)s", {"rule": _constraint(exc)}) from None
     assert device is not None
     return device
 
 
-def _device_reference_problem(request: DeviceCreate, constraint: str) -> str:
+def _device_reference_problem(request: DeviceCreate, constraint: str) -> Message:
     if constraint == "devices_device_type_fkey":
-        return f"unknown device type '{request.device_type}'; see GET /device-types"
+        return Message(
+            "unknown device type '%(type)s'; see GET /device-types", {"type": request.device_type}
+        )
     if constraint == "devices_company_id_fkey":
-        return f"company {request.company_id} does not exist"
+        return Message("company %(company)s does not exist", {"company": request.company_id})
     if constraint == "devices_gateway_id_fkey":
-        return f"gateway '{request.gateway_id}' is not registered"
-    return f"a reference does not exist ({constraint})"
+        return Message("gateway '%(gateway)s' is not registered", {"gateway": request.gateway_id})
+    return Message("a reference does not exist (%(constraint)s)", {"constraint": constraint})
 
 
 def get_device(conn: psycopg.Connection, device_id: str) -> Device | None:
@@ -237,16 +241,18 @@ def insert_deployment(
         with _savepoint(conn):
             deployment = fetch_one(conn, Deployment, query, params)
     except psycopg.errors.ExclusionViolation:
-        raise Conflict(_overlap_message(conn, params), device_id=device_id) from None
+        overlap = _overlap_message(conn, params)
+        raise Conflict(overlap.text, overlap.params, device_id=device_id) from None
     except psycopg.errors.ForeignKeyViolation as exc:
-        raise Invalid(_deployment_reference_problem(params, _constraint(exc))) from None
+        problem = _deployment_reference_problem(params, _constraint(exc))
+        raise Invalid(problem.text, problem.params) from None
     except psycopg.errors.CheckViolation:
         raise Invalid("valid_until must be after valid_from") from None
     assert deployment is not None
     return deployment
 
 
-def _overlap_message(conn: psycopg.Connection, params: dict[str, Any]) -> str:
+def _overlap_message(conn: psycopg.Connection, params: dict[str, Any]) -> Message:
     clashes = fetch_all(
         conn,
         Deployment,
@@ -256,32 +262,45 @@ def _overlap_message(conn: psycopg.Connection, params: dict[str, Any]) -> str:
         ).format(DEPLOYMENT_COLUMNS),
         params,
     )
-    described = ", ".join(
-        f"#{d.id} (trial {d.trial_id}, {d.valid_from.isoformat()} until "
-        f"{d.valid_until.isoformat() if d.valid_until else 'open-ended'})"
+    described = [
+        Message(
+            "#%(deployment)s (trial %(trial)s, %(valid_from)s until %(until)s)",
+            {
+                "deployment": d.id,
+                "trial": d.trial_id,
+                "valid_from": d.valid_from,
+                "until": d.valid_until or Message("open-ended"),
+            },
+        )
         for d in clashes
-    )
-    return (
-        f"device '{params['device_id']}' is already deployed during that time: {described or '?'};"
+    ]
+    return Message(
+        "device '%(device)s' is already deployed during that time: %(clashes)s;"
         " a device is in one place at a time: end that deployment or use POST"
-        f" /devices/{params['device_id']}/move"
+        " /devices/%(device)s/move",
+        {"device": params["device_id"], "clashes": described or "?"},
     )
 
 
-def _deployment_reference_problem(params: dict[str, Any], constraint: str) -> str:
+def _deployment_reference_problem(params: dict[str, Any], constraint: str) -> Message:
+    values = {
+        "device": params.get("device_id"),
+        "trial": params.get("trial_id"),
+        "site": params.get("site_id"),
+        "unit": params.get("unit_id"),
+        "participant": params.get("participant_id"),
+        "constraint": constraint,
+    }
     problems = {
-        "deployments_device_id_fkey": f"device '{params['device_id']}' is not registered",
-        "deployments_trial_id_fkey": f"trial {params['trial_id']} does not exist",
-        "deployments_site_id_fkey": f"site {params['site_id']} does not exist",
-        "deployments_site_id_unit_id_fkey": (
-            f"unit {params['unit_id']} is not a unit of site {params['site_id']}"
-        ),
+        "deployments_device_id_fkey": "device '%(device)s' is not registered",
+        "deployments_trial_id_fkey": "trial %(trial)s does not exist",
+        "deployments_site_id_fkey": "site %(site)s does not exist",
+        "deployments_site_id_unit_id_fkey": "unit %(unit)s is not a unit of site %(site)s",
         "deployments_trial_id_participant_id_fkey": (
-            f"participant {params['participant_id']} is not a participant of trial"
-            f" {params['trial_id']}"
+            "participant %(participant)s is not a participant of trial %(trial)s"
         ),
     }
-    return problems.get(constraint, f"a reference does not exist ({constraint})")
+    return Message(problems.get(constraint, "a reference does not exist (%(constraint)s)"), values)
 
 
 def get_deployment(conn: psycopg.Connection, deployment_id: int) -> Deployment | None:

@@ -15,7 +15,16 @@ from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from infra.types import Id, Text
+from infra.types import Id, Rule, Text
+
+POSITIVE_INTERVAL = Rule("positive_interval", "expected_interval must be positive")
+GATEWAY_BEHIND_GATEWAY = Rule(
+    "gateway_behind_gateway", "a gateway cannot sit behind another gateway (gateway_id)"
+)
+DEPLOYMENT_ORDER = Rule(
+    "deployment_order", "valid_until must be after valid_from (a deployment is [from, until))"
+)
+PLACE_NEEDED = Rule("place_needed", "give a site_id (with an optional unit_id) or a participant_id")
 
 DEVICE_ID_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
 
@@ -65,7 +74,7 @@ class DeviceTypeCreate(BaseModel):
     @model_validator(mode="after")
     def _positive_interval(self) -> DeviceTypeCreate:
         if self.expected_interval <= timedelta(0):
-            raise ValueError("expected_interval must be positive")
+            raise POSITIVE_INTERVAL.error(field="expected_interval")
         return self
 
 
@@ -117,7 +126,7 @@ class DeviceCreate(BaseModel):
     @model_validator(mode="after")
     def _only_devices_sit_behind_gateways(self) -> DeviceCreate:
         if self.kind == DeviceKind.GATEWAY and self.gateway_id is not None:
-            raise ValueError("a gateway cannot sit behind another gateway (gateway_id)")
+            raise GATEWAY_BEHIND_GATEWAY.error(field="gateway_id")
         return self
 
 
@@ -174,9 +183,9 @@ class DeploymentCreate(BaseModel):
     @model_validator(mode="after")
     def _until_after_from(self) -> DeploymentCreate:
         if self.valid_until is not None and self.valid_until <= self.valid_from:
-            raise ValueError("valid_until must be after valid_from (a deployment is [from, until))")
+            raise DEPLOYMENT_ORDER.error(field="valid_until")
         if self.site_id is None and self.participant_id is None:
-            raise ValueError("give a site_id (with an optional unit_id) or a participant_id")
+            raise PLACE_NEEDED.error(field="site_id")
         return self
 
 

@@ -28,6 +28,7 @@ from devices.schemas import (
     DeviceType,
     DeviceTypeCreate,
 )
+from i18n import Message
 from infra.errors import Conflict, Invalid, NotFound
 
 
@@ -55,11 +56,11 @@ def create_device_type(
 def _check_gateway(conn: psycopg.Connection, gateway_id: str) -> None:
     gateway = repository.get_device(conn, gateway_id)
     if gateway is None:
-        raise Invalid(f"gateway '{gateway_id}' is not registered")
+        raise Invalid("gateway '%(gateway)s' is not registered", {"gateway": gateway_id})
     if gateway.kind != DeviceKind.GATEWAY:
-        raise Invalid(f"'{gateway_id}' is a device, not a gateway")
+        raise Invalid("'%(gateway)s' is a device, not a gateway", {"gateway": gateway_id})
     if gateway.revoked_at is not None:
-        raise Invalid(f"gateway '{gateway_id}' is revoked")
+        raise Invalid("gateway '%(gateway)s' is revoked", {"gateway": gateway_id})
 
 
 def register_device(
@@ -71,7 +72,9 @@ def register_device(
 ) -> DeviceCredentials:
     """Register a device or gateway and issue its MQTT secret (returned once, stored hashed)."""
     if request.id in reserved_usernames:
-        raise Conflict(f"'{request.id}' is reserved for a system account on the broker")
+        raise Conflict(
+            "'%(device)s' is reserved for a system account on the broker", {"device": request.id}
+        )
     if request.gateway_id is not None:
         _check_gateway(conn, request.gateway_id)
     secret = new_secret()
@@ -83,7 +86,7 @@ def register_device(
 def _existing_device(conn: psycopg.Connection, device_id: str) -> Device:
     device = repository.get_device(conn, device_id)
     if device is None:
-        raise NotFound(f"device '{device_id}' is not registered")
+        raise NotFound("device '%(device)s' is not registered", {"device": device_id})
     return device
 
 
@@ -93,7 +96,9 @@ def rotate_secret(conn: psycopg.Connection, actor: Principal, device_id: str) ->
     secret = new_secret()
     device = repository.set_secret_hash(conn, device_id, hash_secret(secret))
     if device is None:
-        raise Conflict(f"device '{device_id}' is revoked; register a new id instead")
+        raise Conflict(
+            "device '%(device)s' is revoked; register a new id instead", {"device": device_id}
+        )
     record(conn, actor, "device.rotate_secret", "device", device_id)
     return DeviceCredentials(**device.model_dump(), mqtt_username=device.id, secret=secret)
 
@@ -121,7 +126,7 @@ def visible_device(conn: psycopg.Connection, principal: Principal, device_id: st
     if device is None or (
         principal.role == Role.COMPANY and device.company_id != principal.company_id
     ):
-        raise NotFound(f"device '{device_id}' is not registered")
+        raise NotFound("device '%(device)s' is not registered", {"device": device_id})
     return device
 
 
@@ -133,11 +138,19 @@ def _insert_deployment(
     if request.participant_id is not None:
         home = repository.participant_home(conn, request.participant_id)
         if home is None:
-            raise Invalid(f"participant {request.participant_id} does not exist")
+            raise Invalid(
+                "participant %(participant)s does not exist",
+                {"participant": request.participant_id},
+            )
         if home.trial_id != request.trial_id:
             raise Invalid(
-                f"participant {request.participant_id} is a participant of trial {home.trial_id},"
-                f" not of trial {request.trial_id}"
+                "participant %(participant)s is a participant of trial %(home)s,"
+                " not of trial %(trial)s",
+                {
+                    "participant": request.participant_id,
+                    "home": home.trial_id,
+                    "trial": request.trial_id,
+                },
             )
         if site_id is None:
             site_id, unit_id = home.site_id, home.unit_id
@@ -158,7 +171,9 @@ def _insert_deployment(
 def _deployable_device(conn: psycopg.Connection, device_id: str) -> Device:
     device = _existing_device(conn, device_id)
     if device.revoked_at is not None:
-        raise Conflict(f"device '{device_id}' is revoked and cannot be deployed")
+        raise Conflict(
+            "device '%(device)s' is revoked and cannot be deployed", {"device": device_id}
+        )
     return device
 
 
@@ -188,8 +203,9 @@ def move(
     if current is not None:
         if current.valid_from >= request.valid_from:
             raise Invalid(
-                f"deployment #{current.id} starts at {current.valid_from.isoformat()}; a move"
-                " must come after the start of the deployment it ends"
+                "deployment #%(deployment)s starts at %(valid_from)s; a move"
+                " must come after the start of the deployment it ends",
+                {"deployment": current.id, "valid_from": current.valid_from},
             )
         ended = repository.end_deployment(conn, current.id, request.valid_from)
     started = _insert_deployment(conn, device_id, request)
@@ -210,13 +226,17 @@ def end_deployment(
 ) -> Deployment:
     before = repository.get_deployment(conn, deployment_id)
     if before is None:
-        raise NotFound(f"deployment {deployment_id} does not exist")
+        raise NotFound("deployment %(deployment)s does not exist", {"deployment": deployment_id})
     ended = repository.end_deployment(conn, deployment_id, at)
     if ended is None:
-        until = before.valid_until.isoformat() if before.valid_until else "open-ended"
         raise Invalid(
-            f"deployment {deployment_id} runs from {before.valid_from.isoformat()} until {until};"
-            " it can only be ended at a time inside that range"
+            "deployment %(deployment)s runs from %(valid_from)s until %(until)s;"
+            " it can only be ended at a time inside that range",
+            {
+                "deployment": deployment_id,
+                "valid_from": before.valid_from,
+                "until": before.valid_until or Message("open-ended"),
+            },
         )
     record(
         conn,
@@ -245,7 +265,7 @@ def trial_health(
 ) -> tuple[list[DeviceHealth], int]:
     owner = repository.trial_owner(conn, trial_id)
     if owner is None or (principal.role == Role.COMPANY and owner != principal.company_id):
-        raise NotFound(f"trial {trial_id} does not exist")
+        raise NotFound("trial %(trial)s does not exist", {"trial": trial_id})
     return repository.list_health(conn, trial_id=trial_id, limit=limit, offset=offset)
 
 
@@ -253,7 +273,7 @@ def site_health(
     conn: psycopg.Connection, principal: Principal, site_id: int, *, limit: int, offset: int
 ) -> tuple[list[DeviceHealth], int]:
     if not repository.site_exists(conn, site_id):
-        raise NotFound(f"site {site_id} does not exist")
+        raise NotFound("site %(site)s does not exist", {"site": site_id})
     return repository.list_health(
         conn, site_id=site_id, company_id=_company_filter(principal), limit=limit, offset=offset
     )

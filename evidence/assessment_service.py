@@ -15,6 +15,7 @@ from access.schemas import Principal, Role
 from access.service import record
 from evidence import assessment_repository as repo
 from evidence.schemas import (
+    ACTIVITY_FOR_METRIC,
     Respondent,
     SuccessCriterion,
     SuccessCriterionCreate,
@@ -24,6 +25,7 @@ from evidence.schemas import (
     activity_problem,
 )
 from evidence.surveys import QUESTIONS, SCALE
+from i18n import Message
 from infra.errors import Conflict, Invalid, NotFound
 from trials import service as trials_service
 from trials.lifecycle import FINISHED
@@ -35,12 +37,18 @@ def _trial_open_for_criteria(conn: psycopg.Connection, actor: Principal, trial_i
     # Once decided, the criteria the decision was judged by stay as they were.
     trial = trials_service.get_trial_for(conn, actor, trial_id)
     if trial.status in FINISHED:
-        raise Conflict(f"trial {trial_id} is {trial.status}: its success criteria are final")
+        raise Conflict(
+            "trial %(trial)s is %(status)s: its success criteria are final",
+            {"trial": trial_id, "status": Message(trial.status.value)},
+        )
 
 
 def _check_activity(conn: psycopg.Connection, trial_id: int, activity_id: int | None) -> None:
     if activity_id is not None and not repo.activity_in_trial(conn, trial_id, activity_id):
-        raise Invalid(f"activity {activity_id} is not one of trial {trial_id}'s activities")
+        raise Invalid(
+            "activity %(activity)s is not one of trial %(trial)s's activities",
+            {"activity": activity_id, "trial": trial_id},
+        )
 
 
 def add_criterion(
@@ -63,7 +71,10 @@ def add_criterion(
 def _criterion(conn: psycopg.Connection, trial_id: int, criterion_id: int) -> SuccessCriterion:
     criterion = repo.get_criterion(conn, trial_id, criterion_id)
     if criterion is None:
-        raise NotFound(f"trial {trial_id} has no success criterion {criterion_id}")
+        raise NotFound(
+            "trial %(trial)s has no success criterion %(criterion)s",
+            {"trial": trial_id, "criterion": criterion_id},
+        )
     return criterion
 
 
@@ -77,9 +88,9 @@ def edit_criterion(
     _trial_open_for_criteria(conn, actor, trial_id)
     before = _criterion(conn, trial_id, criterion_id)
     merged = {**before.model_dump(), **request.model_dump(exclude_unset=True)}
-    problem = activity_problem(merged["metric"], merged["activity_id"])
-    if problem:
-        raise Invalid(problem)
+    metrics = activity_problem(merged["metric"], merged["activity_id"])
+    if metrics:
+        raise Invalid(ACTIVITY_FOR_METRIC.message, {"metrics": metrics})
     _check_activity(conn, trial_id, merged["activity_id"])
     after = repo.update_criterion(conn, criterion_id, merged)
     record(

@@ -12,7 +12,7 @@ to 0.01 only when serialised (the API's JSON), and the report and the web app ro
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal, localcontext
@@ -20,6 +20,8 @@ from functools import lru_cache
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, PlainSerializer
+
+from i18n import N_
 
 MIN_OBSERVATIONS = 5
 CONFIDENCE = 0.95
@@ -151,6 +153,29 @@ def welch_difference(baseline: SampleStats, technology: SampleStats) -> Differen
 
 
 # --------------------------------------------------------------------------- time saved
+# An activity's note, as English msgids of the `report` catalog: the API's `note` is their
+# English (its `status` is the key), the report and the web app word it for their reader.
+NOTES = {
+    "few_baseline": N_(
+        "baseline has %(baseline_n)s observation(s); at least %(min_n)s per phase are needed, "
+        "so no number is given"
+    ),
+    "few_technology": N_(
+        "with technology has %(technology_n)s observation(s); at least %(min_n)s per phase are "
+        "needed, so no number is given"
+    ),
+    "few_both": N_(
+        "baseline has %(baseline_n)s observation(s) and with technology has %(technology_n)s "
+        "observation(s); at least %(min_n)s per phase are needed, so no number is given"
+    ),
+    "no_event_type": N_(
+        "No device event type is mapped to this activity, so occurrences are unknown."
+    ),
+    "no_occurrences": N_("No device events of this type in the period: zero occurrences."),
+    "slower": N_("The technology was slower than baseline: the saving is negative."),
+}
+
+
 class PhaseSummary(BaseModel):
     n: int
     mean_minutes: Shown | None = Field(None, description="null when there are no observations")
@@ -246,37 +271,22 @@ def estimate_activity(item: ActivityInput) -> ActivityEstimate:
         occurrences=occurrences if item.event_type else None,
     )
     zero = ActivityEstimate(summary, Decimal(0), Decimal(0), Decimal(0))
-    too_few = [
-        f"{label} has {stats.n if stats else 0} observation(s)"
-        for label, stats in (("baseline", base), ("with technology", tech))
-        if stats is None or stats.n < MIN_OBSERVATIONS
-    ]
-    if too_few:
+    if min(summary.baseline.n, summary.with_technology.n) < MIN_OBSERVATIONS:
         summary.status = "too_few_observations"
-        summary.note = (
-            f"{' and '.join(too_few)}; at least {MIN_OBSERVATIONS} per phase are needed, so no "
-            "number is given"
-        )
+        summary.note = activity_note(summary)
         return zero
     assert base is not None and tech is not None
     difference = welch_difference(base, tech)
     summary.minutes_saved_per_occurrence = difference.estimate
     summary.minutes_saved_per_occurrence_ci95 = (difference.low, difference.high)
     summary.welch_df = round(difference.df, 3) if math.isfinite(difference.df) else None
-    slower = " The technology was slower than baseline: the saving is negative." * (
-        difference.estimate < 0
-    )
     if not item.event_type:
         summary.status = "no_event_type"
-        summary.note = (
-            "No device event type is mapped to this activity, so occurrences are unknown."
-        )
+        summary.note = activity_note(summary)
         return zero
     if occurrences == 0:
         summary.status = "no_occurrences"
-        summary.note = "No device events of this type in the period: zero occurrences." + slower
-    else:
-        summary.note = slower.strip()
+    summary.note = activity_note(summary, slower=difference.estimate < 0)
     cumulative = Decimal(0)
     for day, count in item.occurrences_per_day:
         saved = count * difference.estimate
@@ -296,6 +306,43 @@ def estimate_activity(item: ActivityInput) -> ActivityEstimate:
     summary.hours_saved = minutes / 60
     summary.hours_saved_ci95 = (low / 60, high / 60)
     return ActivityEstimate(summary, minutes / 60, low / 60, high / 60)
+
+
+def activity_note(
+    activity: ActivityTimeSaved,
+    gettext: Callable[[str], str] = str,
+    *,
+    slower: bool | None = None,
+) -> str:
+    """What the reader should know about an activity's estimate, in `gettext`'s language (the
+    API's English by default). `slower` defaults to what the estimate says."""
+    if slower is None:
+        saved = activity.minutes_saved_per_occurrence
+        slower = saved is not None and saved < 0
+    counts = {
+        "baseline_n": activity.baseline.n,
+        "technology_n": activity.with_technology.n,
+        "min_n": MIN_OBSERVATIONS,
+    }
+    keys: list[str] = []
+    if activity.status == "too_few_observations":
+        few_baseline = activity.baseline.n < MIN_OBSERVATIONS
+        few_technology = activity.with_technology.n < MIN_OBSERVATIONS
+        keys.append(
+            "few_both"
+            if few_baseline and few_technology
+            else "few_baseline"
+            if few_baseline
+            else "few_technology"
+        )
+    elif activity.status == "no_event_type":
+        keys.append("no_event_type")
+    else:
+        if activity.status == "no_occurrences":
+            keys.append("no_occurrences")
+        if slower:
+            keys.append("slower")
+    return " ".join(gettext(NOTES[key]) % counts for key in keys)
 
 
 def time_saved(

@@ -11,8 +11,16 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from evidence.surveys import unknown_questions
-from infra.types import Id, Text
-from trials.schemas import Phase
+from infra.types import Id, Rule, Text
+from trials.schemas import NOT_NULL, Phase
+
+ACTIVITY_FOR_METRIC = Rule(
+    "activity_for_metric", "activity_id is required for %(metrics)s, and only for them"
+)
+UNKNOWN_QUESTIONS = Rule(
+    "unknown_questions", "%(respondent)s is not asked %(unknown)s; the questions are %(known)s"
+)
+ANSWER_YEAR = Rule("implausible_answer_year", "answered_on: year must be between 1900 and 2200")
 
 
 def _examples(*examples: dict[str, Any]) -> ConfigDict:
@@ -43,10 +51,9 @@ Target = Annotated[Decimal, Field(ge=-999_999_999, le=999_999_999, decimal_place
 
 
 def activity_problem(metric: CriterionMetric, activity_id: int | None) -> str | None:
-    """Per-activity metrics name their activity; the others must not."""
+    """Per-activity metrics name their activity; the others must not (the rule's params)."""
     if (metric in PER_ACTIVITY_METRICS) != (activity_id is not None):
-        per_activity = ", ".join(sorted(PER_ACTIVITY_METRICS))
-        return f"activity_id is required for {per_activity}, and only for them"
+        return ", ".join(sorted(PER_ACTIVITY_METRICS))
     return None
 
 
@@ -65,9 +72,9 @@ class SuccessCriterionCreate(BaseModel):
 
     @model_validator(mode="after")
     def _activity_iff_per_activity(self) -> SuccessCriterionCreate:
-        problem = activity_problem(self.metric, self.activity_id)
-        if problem:
-            raise ValueError(problem)
+        metrics = activity_problem(self.metric, self.activity_id)
+        if metrics:
+            raise ACTIVITY_FOR_METRIC.error(metrics=metrics, field="activity_id")
         return self
 
 
@@ -88,7 +95,7 @@ class SuccessCriterionUpdate(BaseModel):
             n for n in self.model_fields_set - {"activity_id"} if getattr(self, n) is None
         )
         if nulls:
-            raise ValueError(f"these fields cannot be null: {', '.join(nulls)}")
+            raise NOT_NULL.error(fields=", ".join(nulls), field=nulls[0])
         return self
 
 
@@ -134,9 +141,9 @@ class SurveyResponseCreate(BaseModel):
     def _known_questions(self) -> SurveyResponseCreate:
         unknown = unknown_questions(self.respondent, self.answers)
         if unknown:
-            raise ValueError(unknown)
+            raise UNKNOWN_QUESTIONS.error(**unknown)
         if not 1900 <= self.answered_on.year <= 2200:
-            raise ValueError("answered_on: year must be between 1900 and 2200")
+            raise ANSWER_YEAR.error(field="answered_on")
         return self
 
 

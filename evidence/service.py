@@ -34,7 +34,7 @@ def authorised_trial(conn: psycopg.Connection, principal: Principal, trial_id: i
     trials_service.get_trial_for(conn, principal, trial_id)
     facts = repo.trial_facts(conn, trial_id)
     if facts is None:
-        raise NotFound(f"trial {trial_id} does not exist")
+        raise NotFound("trial %(trial)s does not exist", {"trial": trial_id})
     return facts
 
 
@@ -89,7 +89,10 @@ def usage(
         raise Invalid("'to' must be after 'from'")
     step = timedelta(hours=1) if granularity == "hour" else timedelta(days=1)
     if (end - start) / step > MAX_BUCKETS[granularity]:
-        raise Invalid(f"at most {MAX_BUCKETS[granularity]} {granularity}s per request")
+        raise Invalid(
+            "at most %(n)s %(granularity)ss per request",
+            {"n": MAX_BUCKETS[granularity], "granularity": granularity},
+        )
     found = repo.usage(
         conn,
         trial_id,
@@ -336,7 +339,7 @@ def trial_flow(conn: psycopg.Connection, principal: Principal, trial_id: int) ->
     The coordinator's live view of the raw rows; companies read the rollups' usage instead (the
     trial's figures, the same as everyone's)."""
     if principal.role == Role.COMPANY:
-        raise NotFound(f"trial {trial_id} does not exist")
+        raise NotFound("trial %(trial)s does not exist", {"trial": trial_id})
     trials_service.get_trial_for(conn, principal, trial_id)
     return repo.flow(conn, trial_id)[trial_id]
 
@@ -376,7 +379,9 @@ def portfolio(conn: psycopg.Connection, sort: str, paging: PageParams) -> Page[P
     descending = sort.startswith("-")
     key = sort.removeprefix("-")
     if key not in SORT_KEYS:
-        raise Invalid(f"sort by one of {', '.join(SORT_KEYS)} (prefix '-' for descending)")
+        raise Invalid(
+            "sort by one of %(keys)s (prefix '-' for descending)", {"keys": ", ".join(SORT_KEYS)}
+        )
     all_facts = repo.all_trial_facts(conn)
     flows = repo.flow(conn)
     coverage = repo.consent_coverage(conn, [f.id for f in all_facts])

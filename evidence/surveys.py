@@ -32,10 +32,10 @@ QUESTIONS: Final[dict[str, dict[str, str]]] = {
 SCALE: Final = "1 = strongly disagree … 5 = strongly agree"
 
 
-def unknown_questions(respondent: str, answers: Mapping[str, int]) -> str | None:
-    """A message naming the questions this respondent group is not asked, or None."""
+def unknown_questions(respondent: str, answers: Mapping[str, int]) -> dict[str, str] | None:
+    """The questions this respondent group is not asked, and those it is; None when none."""
     known = QUESTIONS[respondent]
     unknown = sorted(set(answers) - set(known))
     if not unknown:
         return None
-    return f"{respondent} is not asked {', '.join(unknown)}; the questions are {', '.join(known)}"
+    return {"respondent": respondent, "unknown": ", ".join(unknown), "known": ", ".join(known)}

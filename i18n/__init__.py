@@ -9,13 +9,14 @@ files at first use, so there is no compiled `.mo` to keep in step.
 from __future__ import annotations
 
 import gettext
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from functools import cache
 from io import BytesIO
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from babel import Locale, UnknownLocaleError
@@ -30,6 +31,39 @@ DEFAULT_LOCALE: Final = "da"
 SOURCE_LOCALE: Final = "en"  # the language msgids are written in
 TIMEZONE: Final = ZoneInfo("Europe/Copenhagen")
 LOCALES_DIR: Final = Path(__file__).parent / "locales"
+
+
+def N_(message: str) -> str:
+    """Marks a message for the catalogs where it is written; it is translated where shown."""
+    return message
+
+
+@dataclass(frozen=True)
+class Message:
+    """Words for a person, not yet in their language: an English msgid (of the `messages`,
+    `web` or `common` catalog) with its values. `str()` gives the English, as the API says it;
+    the web app words it in the reader's language (`web.ui.Ui.say`)."""
+
+    text: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        if not self.params:
+            return self.text
+        return self.text % {name: _english(value) for name, value in self.params.items()}
+
+
+def _english(value: Any) -> Any:
+    """A message's value as the API says it: times in ISO 8601, nested messages in English."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Message):
+        return str(value)
+    if isinstance(value, list | tuple):
+        return ("; " if any(isinstance(v, Message) for v in value) else ", ").join(
+            str(_english(v)) for v in value
+        )
+    return value
 
 
 def catalog_path(locale: str, domain: str) -> Path:

@@ -270,7 +270,7 @@ def trial_company_id(conn: psycopg.Connection, trial_id: int) -> int:
         "SELECT company_id FROM trials WHERE id = %(id)s", {"id": trial_id}
     ).fetchone()
     if row is None:
-        raise NotFound(f"trial {trial_id} does not exist")
+        raise NotFound("trial %(trial)s does not exist", {"trial": trial_id})
     return int(row[0])
 
 

@@ -15,7 +15,9 @@ def data_completeness(
 ) -> DataCompleteness:
     company_id = repository.trial_company_id(conn, trial_id)
     if principal.role == Role.COMPANY and principal.company_id != company_id:
-        raise NotFound(f"trial {trial_id} does not exist")  # another company's trial stays unseen
+        raise NotFound(
+            "trial %(trial)s does not exist", {"trial": trial_id}
+        )  # another company's trial stays unseen
     gaps = repository.gaps_by_device(conn, trial_id)
     return DataCompleteness(
         trial_id=trial_id,

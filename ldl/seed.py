@@ -1,5 +1,8 @@
 """A realistic Living Design Lab for the demo: two care homes, three companies, three trials.
 
+In Danish, as a Danish municipality would enter it: names, needs, activities and costs are the
+lab's own data, not the interface's, so they are not translated for English readers.
+
 Seeded once (a second run finds the companies and leaves everything as it is). Times are relative
 to the first run, so baselines lie in the past and trials are running now.
 """
@@ -52,69 +55,72 @@ class TrialSeed:
 TRIALS = (
     TrialSeed(
         company="SengeSense ApS",
-        title="Sensor beds instead of night-time checks",
+        title="Sensorsenge i stedet for natlige tilsyn",
         product="SengeSense Night",
         status="running",
         form="living_design_lab",
-        need="Night staff wake residents on fixed rounds; residents sleep badly and staff walk far.",
+        need=(
+            "Nattevagten vækker beboerne på faste runder; beboerne sover dårligt, og"
+            " personalet går langt."
+        ),
         site="Plejecenter Kongebro",
         unit="Afsnit Nord",
         device_type="sensor_bed",
         device_prefix="bed-kb",
-        activity="Night-time check",
+        activity="Natligt tilsyn",
         event_type="night_check_avoided",
         baseline_minutes=6.0,
         with_tech_minutes=1.5,
         participant_count=6,
         per_participant_devices=True,
         costs=(
-            ("devices", 48000, False, "6 sensor beds"),
+            ("devices", 48000, False, "6 sensorsenge"),
             ("licences", 12000, True, "platform"),
-            ("training", 8000, False, "night staff training"),
-            ("staff_time", 15000, False, "trial coordination"),
+            ("training", 8000, False, "oplæring af nattevagter"),
+            ("staff_time", 15000, False, "koordinering af afprøvningen"),
         ),
     ),
     TrialSeed(
         company="DoseRobot A/S",
-        title="Automatic medicine dispenser for morning rounds",
+        title="Automatisk medicindispenser til morgenrunden",
         product="DoseRobot Home",
         status="running",
         form="opi",
-        need="Medicine rounds take a large part of the morning; doses are sometimes missed.",
+        need="Medicinrunden tager en stor del af morgenen, og doser bliver af og til glemt.",
         site="Plejecenter Marielund",
         unit="Skovbrynet",
         device_type="medicine_dispenser",
         device_prefix="dose-ml",
-        activity="Medicine round",
+        activity="Medicinrunde",
         event_type="dose_dispensed",
         baseline_minutes=4.0,
         with_tech_minutes=1.0,
         participant_count=5,
         per_participant_devices=True,
         costs=(
-            ("devices", 30000, False, "5 dispensers"),
+            ("devices", 30000, False, "5 dispensere"),
             ("licences", 9000, True, "service"),
             ("training", 5000, False, ""),
         ),
     ),
     TrialSeed(
         company="StrømpeHjælp IVS",
-        title="Aid for putting on compression stockings",
+        title="Hjælpemiddel til påtagning af kompressionsstrømper",
         product="StrømpeHjælp 2",
         status="baseline",
         form="living_design_lab",
-        need="Compression stockings take two staff and strain their backs.",
+        need="Kompressionsstrømper kræver to medarbejdere og belaster deres ryg.",
         site="Plejecenter Marielund",
         unit="Engen",
         device_type="stocking_aid",
         device_prefix="aid-ml",
-        activity="Putting on compression stockings",
+        activity="Påtagning af kompressionsstrømper",
         event_type="stocking_on",
         baseline_minutes=9.0,
         with_tech_minutes=4.0,
         participant_count=4,
         per_participant_devices=False,
-        costs=(("devices", 6000, False, "2 aids"), ("training", 2000, False, "")),
+        costs=(("devices", 6000, False, "2 hjælpemidler"), ("training", 2000, False, "")),
     ),
 )
 
@@ -212,7 +218,7 @@ def _seed_trial(
             "bu": trial_from,
             "tf": trial_from if running else None,
             "tu": trial_from + timedelta(days=120),
-            "crit": f"{seed.activity}: at least 30 % less staff time per occurrence",
+            "crit": f"{seed.activity}: mindst 30 % mindre personaletid pr. gang",
         },
     )
     conn.execute("INSERT INTO trial_sites VALUES (%s, %s)", (trial_id, site_id))
@@ -310,7 +316,7 @@ def _seed_consent(
             participant_id,
             all_scopes if number != 3 else ["telemetry", "company_dashboards"],
             "proxy" if proxy else "participant",
-            "relative" if proxy else None,
+            "datter" if proxy else None,
             f"ESDH-2026-{participant_id:04d}",
             since - timedelta(days=5),
             now - timedelta(days=7) if withdrawn else None,

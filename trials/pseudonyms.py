@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from datetime import date
 
+from infra.types import Rule
+
 ALLOWED_SHAPE = re.compile(r"^[A-Za-z0-9_.-]{2,40}$")
 # ddmmyy-xxxx, or ten digits in a row, not part of a longer number.
 _CPR_DASHED = re.compile(r"(?<!\d)(\d{6})-(\d{4})(?!\d)")
@@ -27,14 +29,28 @@ def _plausible_birth_date(ddmmyy: str) -> bool:
     return True
 
 
-def problem_with(pseudonym: str) -> str | None:
+LIKE_CPR = Rule(
+    "pseudonym_like_cpr",
+    "looks like a Danish CPR number (ddmmyy-xxxx); use a pseudonym such as 'P-017'",
+)
+LIKE_CPR_DIGITS = Rule(
+    "pseudonym_like_cpr_digits",
+    "looks like a Danish CPR number (10 digits with a birth date); use a pseudonym",
+)
+LIKE_NAME = Rule(
+    "pseudonym_like_name", "looks like a person's name; use a pseudonym such as 'P-017'"
+)
+BAD_SHAPE = Rule("pseudonym_shape", "must be 2-40 characters of letters, digits, '_', '.' or '-'")
+
+
+def problem_with(pseudonym: str) -> Rule | None:
     """Why this pseudonym is refused, or None when it is acceptable."""
     if _CPR_DASHED.search(pseudonym):
-        return "looks like a Danish CPR number (ddmmyy-xxxx); use a pseudonym such as 'P-017'"
+        return LIKE_CPR
     if any(_plausible_birth_date(m.group(1)) for m in _CPR_PLAIN.finditer(pseudonym)):
-        return "looks like a Danish CPR number (10 digits with a birth date); use a pseudonym"
+        return LIKE_CPR_DIGITS
     if any(ch.isspace() for ch in pseudonym) or _FULL_NAME.match(pseudonym):
-        return "looks like a person's name; use a pseudonym such as 'P-017'"
+        return LIKE_NAME
     if not ALLOWED_SHAPE.match(pseudonym):
-        return "must be 2-40 characters of letters, digits, '_', '.' or '-'"
+        return BAD_SHAPE
     return None

@@ -14,6 +14,7 @@ import psycopg
 from psycopg import sql
 from pydantic import BaseModel
 
+from i18n import Message
 from infra.db import fetch_all, fetch_one
 from infra.errors import Conflict, Invalid
 from trials.consent import ConsentPeriod, Scope, scope_active
@@ -40,15 +41,22 @@ def _translated(what: str) -> Iterator[None]:
     try:
         yield
     except psycopg.errors.UniqueViolation as exc:
-        raise Conflict(f"{what} already exists: {_reason(exc)}") from None
+        raise Conflict("%(what)s already exists: %(reason)s", _said(what, exc)) from None
     except psycopg.errors.ExclusionViolation as exc:
-        raise Conflict(f"{what} overlaps an existing one: {_reason(exc)}") from None
+        raise Conflict("%(what)s overlaps an existing one: %(reason)s", _said(what, exc)) from None
     except psycopg.errors.ForeignKeyViolation as exc:
-        raise Invalid(f"{what} refers to something that does not exist: {_reason(exc)}") from None
+        raise Invalid(
+            "%(what)s refers to something that does not exist: %(reason)s", _said(what, exc)
+        ) from None
     except (psycopg.errors.CheckViolation, psycopg.errors.NotNullViolation) as exc:
-        raise Invalid(f"{what} breaks a rule: {_reason(exc)}") from None
+        raise Invalid("%(what)s breaks a rule: %(reason)s", _said(what, exc)) from None
     except psycopg.errors.DataError as exc:
-        raise Invalid(f"{what}: {_reason(exc)}") from None
+        raise Invalid("%(what)s: %(reason)s", _said(what, exc)) from None
+
+
+def _said(what: str, exc: psycopg.Error) -> dict[str, Any]:
+    # `what` is a msgid of the messages catalog; the database's reason stays its own English.
+    return {"what": Message(what), "reason": _reason(exc)}
 
 
 def _reason(exc: psycopg.Error) -> str:

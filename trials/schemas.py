@@ -18,16 +18,37 @@ from pydantic import (
     model_validator,
 )
 
-from infra.types import Id, Name, Text
+from infra.types import Id, Name, Rule, Text
 from trials.consent import Scope
 from trials.lifecycle import TrialStatus
 from trials.pseudonyms import problem_with
+
+IMPLAUSIBLE_YEAR = Rule("implausible_year", "year must be between 1900 and 2200")
+NOT_NULL = Rule("not_null", "these fields cannot be null: %(fields)s")
+PERIOD_ORDER = {
+    "baseline period": Rule(
+        "baseline_period_order", "baseline period: baseline_until must be after baseline_from"
+    ),
+    "trial period": Rule(
+        "trial_period_order", "trial period: trial_until must be after trial_from"
+    ),
+}
+DECISION_TO_CONCLUDE = Rule(
+    "decision_to_conclude", "concluding needs a decision (adopt, scale, stop) and a rationale"
+)
+RATIONALE_TO_STOP = Rule("rationale_to_stop", "stopping needs a rationale (the decision is 'stop')")
+DECISION_MISPLACED = Rule(
+    "decision_misplaced", "a decision and rationale belong only to concluding or stopping"
+)
+PROXY_RELATION = Rule(
+    "proxy_relation", "proxy_relation is required for a proxy's consent, and only then"
+)
 
 
 def _plausible_year(value: datetime) -> datetime:
     # Far-off years survive Python but not a round trip through PostgreSQL (BC dates).
     if not 1900 <= value.year <= 2200:
-        raise ValueError("year must be between 1900 and 2200")
+        raise IMPLAUSIBLE_YEAR.error()
     return value
 
 
@@ -46,13 +67,14 @@ PERIODS = {
 }
 
 
-def periods_out_of_order(values: Mapping[str, Any]) -> list[str]:
-    """The planned periods whose end is not after their start (checked on create and on edit)."""
+def periods_out_of_order(values: Mapping[str, Any]) -> list[tuple[Rule, str]]:
+    """The planned periods whose end is not after their start, with the end's field (checked on
+    create and on edit)."""
     problems = []
     for what, (start_field, end_field) in PERIODS.items():
         start, end = values.get(start_field), values.get(end_field)
         if start is not None and end is not None and end <= start:
-            problems.append(f"{what}: {end_field} must be after {start_field}")
+            problems.append((PERIOD_ORDER[what], end_field))
     return problems
 
 
@@ -161,8 +183,9 @@ class TrialPlan(BaseModel):
     @model_validator(mode="after")
     def _periods_in_order(self) -> TrialPlan:
         problems = periods_out_of_order(self.__dict__)
-        if problems:
-            raise ValueError("; ".join(problems))
+        if problems:  # the first: a second shows once the first is put right
+            rule, end_field = problems[0]
+            raise rule.error(field=end_field)
         return self
 
 
@@ -203,7 +226,7 @@ class TrialUpdate(BaseModel):
             n for n in self.model_fields_set - NULLABLE_ON_UPDATE if getattr(self, n) is None
         )
         if nulls:
-            raise ValueError(f"these fields cannot be null: {', '.join(nulls)}")
+            raise NOT_NULL.error(fields=", ".join(nulls), field=nulls[0])
         return self
 
 
@@ -247,12 +270,12 @@ class TransitionRequest(BaseModel):
         has_rationale = bool(self.rationale and self.rationale.strip())
         if self.to == TrialStatus.CONCLUDED:
             if self.decision is None or not has_rationale:
-                raise ValueError("concluding needs a decision (adopt, scale, stop) and a rationale")
+                raise DECISION_TO_CONCLUDE.error()
         elif self.to == TrialStatus.STOPPED:
             if self.decision not in (None, Decision.STOP) or not has_rationale:
-                raise ValueError("stopping needs a rationale (the decision is 'stop')")
+                raise RATIONALE_TO_STOP.error()
         elif self.decision is not None or self.rationale is not None:
-            raise ValueError("a decision and rationale belong only to concluding or stopping")
+            raise DECISION_MISPLACED.error()
         return self
 
 
@@ -312,7 +335,7 @@ class ParticipantCreate(BaseModel):
     def _pseudonym_only(cls, value: str) -> str:
         problem = problem_with(value)
         if problem:
-            raise ValueError(problem)
+            raise problem.error()
         return value
 
 
@@ -358,7 +381,7 @@ class ConsentCreate(BaseModel):
     @model_validator(mode="after")
     def _relation_iff_proxy(self) -> ConsentCreate:
         if (self.given_by == GivenBy.PROXY) != (self.proxy_relation is not None):
-            raise ValueError("proxy_relation is required for a proxy's consent, and only then")
+            raise PROXY_RELATION.error(field="proxy_relation")
         self.scopes = sorted(set(self.scopes))
         return self
 

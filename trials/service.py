@@ -12,6 +12,7 @@ import psycopg
 
 from access.schemas import Principal, Role
 from access.service import record
+from i18n import Message
 from infra.errors import Conflict, Invalid, NotFound
 from infra.http import Page, PageParams
 from trials import repository
@@ -75,7 +76,7 @@ def register_site(conn: psycopg.Connection, request: SiteCreate) -> Site:
 def get_site(conn: psycopg.Connection, site_id: int) -> Site:
     site = repository.get_site(conn, site_id)
     if site is None:
-        raise NotFound(f"site {site_id} does not exist")
+        raise NotFound("site %(site)s does not exist", {"site": site_id})
     return site
 
 
@@ -101,38 +102,41 @@ def get_trial_for(conn: psycopg.Connection, principal: Principal, trial_id: int)
     if trial is None or (
         principal.role == Role.COMPANY and trial.company_id != principal.company_id
     ):
-        raise NotFound(f"trial {trial_id} does not exist")
+        raise NotFound("trial %(trial)s does not exist", {"trial": trial_id})
     return trial
 
 
 def _trial_to_change(conn: psycopg.Connection, trial_id: int) -> Trial:
     trial = repository.get_trial(conn, trial_id, for_update=True)
     if trial is None:
-        raise NotFound(f"trial {trial_id} does not exist")
+        raise NotFound("trial %(trial)s does not exist", {"trial": trial_id})
     return trial
 
 
 def _check_places(conn: psycopg.Connection, site_ids: list[int], unit_ids: list[int]) -> None:
     """Every site exists, and every unit exists and belongs to one of the trial's sites."""
     problems = [
-        f"site {s} does not exist"
+        Message("site %(site)s does not exist", {"site": s})
         for s in sorted(set(site_ids) - repository.existing_sites(conn, site_ids))
     ]
     unit_sites = repository.sites_of_units(conn, unit_ids)
     for unit_id in sorted(set(unit_ids)):
         if unit_id not in unit_sites:
-            problems.append(f"unit {unit_id} does not exist")
+            problems.append(Message("unit %(unit)s does not exist", {"unit": unit_id}))
         elif unit_sites[unit_id] not in site_ids:
             problems.append(
-                f"unit {unit_id} belongs to site {unit_sites[unit_id]}, not one of the trial's sites"
+                Message(
+                    "unit %(unit)s belongs to site %(site)s, not one of the trial's sites",
+                    {"unit": unit_id, "site": unit_sites[unit_id]},
+                )
             )
     if problems:
-        raise Invalid("; ".join(problems))
+        raise Invalid("%(problems)s", {"problems": problems})
 
 
 def create_trial(conn: psycopg.Connection, actor: Principal, request: TrialCreate) -> Trial:
     if repository.get_company(conn, request.company_id) is None:
-        raise Invalid(f"company {request.company_id} does not exist")
+        raise Invalid("company %(company)s does not exist", {"company": request.company_id})
     _check_places(conn, request.site_ids, request.unit_ids)
     plan = request.model_dump(exclude={"company_id", "site_ids", "unit_ids"})
     trial_id = repository.insert_trial(conn, request.company_id, plan)
@@ -176,12 +180,15 @@ def update_trial(
 ) -> Trial:
     trial = _trial_to_change(conn, trial_id)
     if trial.status in FINISHED:
-        raise Conflict(f"trial {trial_id} is {trial.status}: a finished trial is not edited")
+        raise Conflict(
+            "trial %(trial)s is %(status)s: a finished trial is not edited",
+            {"trial": trial_id, "status": Message(trial.status.value)},
+        )
     changes = request.model_dump(exclude_unset=True)
     merged = {**trial.model_dump(), **changes}
     problems = periods_out_of_order(merged)
     if problems:
-        raise Invalid("; ".join(problems))
+        raise Invalid(problems[0][0].message)
     if "site_ids" in changes or "unit_ids" in changes:
         _check_places(conn, merged["site_ids"], merged["unit_ids"])
         repository.replace_trial_places(conn, trial_id, merged["site_ids"], merged["unit_ids"])
@@ -199,11 +206,16 @@ def transition_trial(
     if not is_allowed(current, target):
         allowed = [status.value for status in allowed_from(current)]
         raise Conflict(
-            f"trial {trial_id} cannot go from '{current}' to '{target}';"
-            f" allowed from '{current}': {', '.join(allowed) or 'nothing (it is final)'}",
+            "trial %(trial)s cannot go from '%(current)s' to '%(target)s';"
+            " allowed from '%(current)s': %(allowed)s"
+            if allowed
+            else "trial %(trial)s cannot go from '%(current)s' to '%(target)s';"
+            " it is final",
+            {"trial": trial_id, "current": Message(current.value), "target": Message(target.value),
+             "allowed": ", ".join(allowed)},
             current=current.value,
             allowed=allowed,
-        )
+        )  # fmt: skip
     # Stopping is itself the decision to stop.
     decision = Decision.STOP if target == TrialStatus.STOPPED else request.decision
     repository.set_status(
@@ -248,9 +260,15 @@ def enrol_participant(
 ) -> Participant:
     trial = _trial_to_change(conn, trial_id)
     if trial.status in FINISHED:
-        raise Conflict(f"trial {trial_id} is {trial.status}: nobody is enrolled any more")
+        raise Conflict(
+            "trial %(trial)s is %(status)s: nobody is enrolled any more",
+            {"trial": trial_id, "status": Message(trial.status.value)},
+        )
     if request.site_id not in trial.site_ids:
-        raise Invalid(f"site {request.site_id} is not one of trial {trial_id}'s sites")
+        raise Invalid(
+            "site %(site)s is not one of trial %(trial)s's sites",
+            {"site": request.site_id, "trial": trial_id},
+        )
     participant = repository.insert_participant(conn, trial_id, request.model_dump())
     record(
         conn,
@@ -266,7 +284,9 @@ def enrol_participant(
 def get_participant(conn: psycopg.Connection, participant_id: int) -> Participant:
     participant = repository.get_participant(conn, participant_id)
     if participant is None:
-        raise NotFound(f"participant {participant_id} does not exist")
+        raise NotFound(
+            "participant %(participant)s does not exist", {"participant": participant_id}
+        )
     return participant
 
 
@@ -283,7 +303,9 @@ def _consent_versions_locked(conn: psycopg.Connection, participant_id: int) -> l
     # Locking the participant makes version numbering and closing the active version atomic,
     # and serialises the change with ingest commits, which hold it FOR SHARE (ingest/writer.py).
     if repository.get_participant(conn, participant_id, for_update=True) is None:
-        raise NotFound(f"participant {participant_id} does not exist")
+        raise NotFound(
+            "participant %(participant)s does not exist", {"participant": participant_id}
+        )
     return repository.consent_versions(conn, participant_id)
 
 
@@ -297,8 +319,9 @@ def give_consent(
     if latest is not None and latest.valid_until is None:
         if request.valid_from <= latest.valid_from:
             raise Conflict(
-                f"a new version must start after the active version {latest.version}"
-                f" (valid from {latest.valid_from.isoformat()})"
+                "a new version must start after the active version %(version)s"
+                " (valid from %(valid_from)s)",
+                {"version": latest.version, "valid_from": latest.valid_from},
             )
         superseded = repository.close_consent(
             conn, latest.id, until=request.valid_from, ended_by="superseded"
@@ -309,8 +332,13 @@ def give_consent(
         and request.valid_from < latest.valid_until
     ):
         raise Conflict(
-            f"a new version must start at or after {latest.valid_until.isoformat()},"
-            f" when version {latest.version} ended ({latest.ended_by})"
+            "a new version must start at or after %(valid_until)s,"
+            " when version %(version)s ended (%(ended_by)s)",
+            {
+                "valid_until": latest.valid_until,
+                "version": latest.version,
+                "ended_by": Message(str(latest.ended_by)),
+            },
         )
     version = latest.version + 1 if latest else 1
     consent = repository.insert_consent(conn, participant_id, version, request.model_dump())
@@ -343,11 +371,14 @@ def withdraw_consent(
     versions = _consent_versions_locked(conn, participant_id)
     active = next((v for v in versions if v.valid_until is None), None)
     if active is None:
-        raise Conflict(f"participant {participant_id} has no active consent to withdraw")
+        raise Conflict(
+            "participant %(participant)s has no active consent to withdraw",
+            {"participant": participant_id},
+        )
     if request.at <= active.valid_from:
         raise Conflict(
-            f"the withdrawal must come after the active version's start"
-            f" ({active.valid_from.isoformat()})"
+            "the withdrawal must come after the active version's start (%(valid_from)s)",
+            {"valid_from": active.valid_from},
         )
     withdrawn = repository.close_consent(
         conn, active.id, until=request.at, ended_by="withdrawn", withdrawal_mode=request.mode
@@ -394,9 +425,12 @@ def _observed_place(
         return site_id, None
     unit_site = repository.sites_of_units(conn, [unit_id]).get(unit_id)
     if unit_site is None:
-        raise Invalid(f"unit {unit_id} does not exist")
+        raise Invalid("unit %(unit)s does not exist", {"unit": unit_id})
     if site_id is not None and site_id != unit_site:
-        raise Invalid(f"unit {unit_id} belongs to site {unit_site}, not site {site_id}")
+        raise Invalid(
+            "unit %(unit)s belongs to site %(unit_site)s, not site %(site)s",
+            {"unit": unit_id, "unit_site": unit_site, "site": site_id},
+        )
     return unit_site, unit_id
 
 

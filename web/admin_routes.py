@@ -12,9 +12,11 @@ from access import accounts
 from access import repository as access_repository
 from access import service as access
 from access.schemas import ApiKeyCreate, Role, UserCreate
+from i18n import N_
 from infra.http import Conn, PageParams
 from infra.types import Id
 from ingest import repository as ingest_repository
+from ingest.messages import DeadLetterReason
 from trials import service as trials
 from web.deps import CheckedForm, CoordinatorOnly, SignedIn
 from web.forms import FormErrors, fields, local_instant, submit
@@ -22,6 +24,19 @@ from web.ui import render
 
 router = APIRouter()
 PAGE = 50
+# Why the ingest worker refused a message, in words (the API and the database keep the code).
+REASONS: dict[str, str] = {
+    DeadLetterReason.BAD_TOPIC: N_("topic not of the form ldl/v1/<device>/<channel>"),
+    DeadLetterReason.OVERSIZED: N_("message too large"),
+    DeadLetterReason.MALFORMED_JSON: N_("not valid JSON"),
+    DeadLetterReason.NON_FINITE: N_("a number that is not finite"),
+    DeadLetterReason.SCHEMA_VIOLATION: N_("does not follow the payload schema"),
+    DeadLetterReason.UNKNOWN_DEVICE: N_("unknown device"),
+    DeadLetterReason.NO_DEPLOYMENT: N_("device not deployed at that time"),
+    DeadLetterReason.FUTURE_TIMESTAMP: N_("time in the future"),
+    DeadLetterReason.BEFORE_REGISTRATION: N_("time before the device was registered"),
+    DeadLetterReason.STORAGE_ERROR: N_("could not be stored"),
+}
 
 
 @router.get("/dead-letters")
@@ -31,8 +46,9 @@ def dead_letters(
 ) -> Response:  # fmt: skip
     items, total = ingest_repository.list_dead_letters(conn, reason=None, limit=PAGE, offset=offset)
     return render(
-        request, ui, "dead_letters.html", items=items, total=total, offset=offset, page=PAGE
-    )
+        request, ui, "dead_letters.html", items=items, total=total, offset=offset, page=PAGE,
+        reasons={code: ui.gettext(label) for code, label in REASONS.items()},
+    )  # fmt: skip
 
 
 # -------------------------------------------------------------------------------- API keys

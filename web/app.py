@@ -11,6 +11,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import State
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from i18n import Message
 from infra.capacity import ServiceBusy
 from infra.errors import LdlError
 from web import (
@@ -29,7 +30,7 @@ from web.ui import HERE, render, ui_for
 PREFIX = "/app"
 
 
-def _error_page(request: Request, status_code: int, detail: str) -> HTMLResponse:
+def _error_page(request: Request, status_code: int, detail: Message | str) -> HTMLResponse:
     return render(request, ui_for(request), "error.html", status_code=status_code, detail=detail)
 
 
@@ -55,16 +56,16 @@ def create_web_app(state: State) -> FastAPI:
 
     @app.exception_handler(LdlError)
     def domain_error(request: Request, exc: LdlError) -> HTMLResponse:
-        return _error_page(request, exc.status_code, exc.detail)
+        return _error_page(request, exc.status_code, exc.message)
 
     @app.exception_handler(RequestValidationError)
     def bad_request(request: Request, exc: RequestValidationError) -> HTMLResponse:
         # A malformed address (e.g. /app/trials/abc) is a page that does not exist.
-        return _error_page(request, 404, "no such page")
+        return _error_page(request, 404, Message("no such page"))
 
     @app.exception_handler(StarletteHTTPException)
     def http_error(request: Request, exc: StarletteHTTPException) -> HTMLResponse:
-        return _error_page(request, exc.status_code, str(exc.detail))
+        return _error_page(request, exc.status_code, Message(str(exc.detail)))
 
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     for module in (

@@ -36,9 +36,8 @@ def _back(
     errors: FormErrors,
 ) -> Response:
     """The trial page again, the form's errors in place under its own prefix."""
-    prefixed = FormErrors({f"{form_key}_{k}" if k else form_key: v for k, v in errors.items()})
     return render_trial_page(
-        request, ui, conn, who, trial_id, status_code=422, errors=prefixed,
+        request, ui, conn, who, trial_id, status_code=422, errors=errors.prefixed(form_key),
         form_values={form_key: values},
     )  # fmt: skip
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -15,7 +16,7 @@ from infra.types import Id
 from trials import service as trials
 from trials.schemas import ActivityCreate, ObservationCreate, Phase
 from web.deps import CheckedForm, CoordinatorOnly, SignedIn, StaffOnly
-from web.forms import FormErrors, attempt, fields, submit
+from web.forms import FormErrors, attempt, fields, submit, validation_errors
 from web.ui import render
 
 router = APIRouter()
@@ -68,10 +69,15 @@ def add_activity(
     )
     if added is not None:
         return RedirectResponse(f"/app/trials/{trial_id}/time-motion", status_code=303)
-    errors = FormErrors({f"activity_{k}" if k else "activity": v for k, v in errors.items()})
     return _time_motion_page(
-        request, ui, conn, who, trial_id, status_code=422, errors=errors, values=values
-    )
+        request, ui, conn, who, trial_id, status_code=422, errors=errors.prefixed("activity"),
+        values=values,
+    )  # fmt: skip
+
+
+def _row_field(row: int, name: str) -> str:
+    """A session's durations are one field per row; the shared fields are one."""
+    return f"{name}-{row}" if name == "duration_minutes" else name
 
 
 @router.post("/trials/{trial_id}/observations")
@@ -96,10 +102,8 @@ def record_session(
                 ObservationCreate.model_validate({**values, "duration_minutes": minutes})
             )
         except ValidationError as exc:
-            for error in exc.errors():
-                name = str(error["loc"][0])
-                key = f"duration_minutes-{row}" if name == "duration_minutes" else name
-                errors.setdefault(key, str(error["msg"]).removeprefix("Value error, "))
+            in_row = validation_errors(exc, partial(_row_field, row))
+            errors.update({k: v for k, v in in_row.items() if k not in errors})
     if not errors:
 
         def record_all() -> int:

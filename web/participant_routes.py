@@ -47,10 +47,10 @@ def enrol(
     )
     if participant is not None:
         return RedirectResponse(f"/app/participants/{participant.id}", status_code=303)
-    errors = FormErrors({f"participant_{k}" if k else "participant": v for k, v in errors.items()})
     return render_trial_page(
-        request, ui, conn, who, trial_id, status_code=422, errors=errors, values=values
-    )
+        request, ui, conn, who, trial_id, status_code=422, errors=errors.prefixed("participant"),
+        values=values,
+    )  # fmt: skip
 
 
 def _participant_page(
@@ -120,10 +120,10 @@ def withdraw(
     values = fields(form, instants=("at",), skip=("csrf_token", "confirmed"))
     withdrawal, errors = validate(WithdrawalRequest, values)
     if withdrawal is None:
-        errors = FormErrors({f"withdraw_{k}": v for k, v in errors.items()})
         return _participant_page(
-            request, ui, conn, who, participant_id, status_code=422, errors=errors, values=values
-        )
+            request, ui, conn, who, participant_id, status_code=422,
+            errors=errors.prefixed("withdraw"), values=values,
+        )  # fmt: skip
     if withdrawal.mode == WithdrawalMode.ERASE and form.get("confirmed") != "yes":
         return _participant_page(
             request, ui, conn, who, participant_id, template="withdraw_confirm.html",

@@ -11,8 +11,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from access.schemas import Principal, Role
 from devices import service as devices
 from evidence import service as evaluation_service
+from evidence.evaluation import activity_note
 from evidence.report_html import render_html as render_report_html
 from evidence.report_html import render_pdf as render_report_pdf
+from evidence.report_text import Reader
 from infra.http import Conn, PageParams
 from infra.settings import Settings
 from infra.types import Id
@@ -96,7 +98,7 @@ def create_trial(
     if cost_values.get("amount"):
         cost_values["recurring"] = "cost_recurring" in form
         cost_request, cost_errors = validate(CostCreate, cost_values)
-        errors.update({COST_PREFIX + k: v for k, v in cost_errors.items()})
+        errors.update(cost_errors.prefixed(COST_PREFIX.rstrip("_")))
     if trial_request is not None and not errors:
 
         def create() -> int:
@@ -186,6 +188,10 @@ def render_trial_page(
         "flow": evaluation_service.trial_flow(conn, who, trial_id) if staff else None,
         "usage_chart": charts.usage_svg(evidence.daily_usage, ui),
         "time_saved_chart": charts.time_saved_svg(evidence.time_saved, ui),
+        "activity_notes": {
+            a.activity_id: activity_note(a, Reader(ui.locale)._)
+            for a in evidence.time_saved.activities
+        },
         "grafana_url": settings.grafana_url,
         "errors": errors or FormErrors(),
         "values": values or {},
@@ -266,10 +272,10 @@ def add_cost(
     )
     if added is not None:
         return RedirectResponse(f"/app/trials/{trial_id}#costs", status_code=303)
-    errors = FormErrors({f"cost_{k}" if k else "cost": v for k, v in errors.items()})
     return render_trial_page(
-        request, ui, conn, who, trial_id, status_code=422, errors=errors, values=values
-    )
+        request, ui, conn, who, trial_id, status_code=422, errors=errors.prefixed("cost"),
+        values=values,
+    )  # fmt: skip
 
 
 @router.get("/trials/{trial_id}/report")

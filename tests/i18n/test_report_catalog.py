@@ -25,6 +25,7 @@ SOURCES = [
     "evidence/caveats.py",
     "evidence/criteria.py",
     "evidence/surveys.py",
+    "evidence/evaluation.py",
 ]
 
 

@@ -96,7 +96,7 @@ def test_demo_comes_up_with_seeded_trials_stores_telemetry_and_stops_cleanly(
         assert trials.status_code == 200
         assert trials.json()["total"] == 3
         own = httpx.get(f"{api}/trials", headers={"Authorization": f"Bearer {company}"}).json()
-        assert [t["title"] for t in own["items"]] == ["Sensor beds instead of night-time checks"]
+        assert [t["title"] for t in own["items"]] == ["Sensorsenge i stedet for natlige tilsyn"]
 
         # The web app's address and a login per role are printed; the company's login works.
         assert any(f"{api}/app/" in line for line in demo.output)
@@ -110,7 +110,7 @@ def test_demo_comes_up_with_seeded_trials_stores_telemetry_and_stops_cleanly(
                 data={"email": email, "password": password, "csrf_token": token},
                 follow_redirects=True,
             )
-        assert "Sensor beds instead of night-time checks" in signed_in.text
+        assert "Sensorsenge i stedet for natlige tilsyn" in signed_in.text
 
         # The simulator's backfill goes through MQTT and the ingest worker into the database.
         with psycopg.connect(database_url, autocommit=True) as conn:

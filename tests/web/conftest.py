@@ -176,3 +176,94 @@ def seeded(db_url: str) -> Any:
     with psycopg.connect(db_url, autocommit=True) as conn:
         refresh(conn)
     return lab
+
+
+# ------------------------------------------------------------------------- the demo lab
+@dataclass(frozen=True)
+class DemoLab:
+    coordinator: Person
+    evaluator: Person
+    company: Person
+    trials: list[int]
+    sites: list[int]
+    participants: list[int]
+    no_consent: int
+    company_id: int
+    device: str
+    activity: int
+
+
+# A sensor bed's events and readings, only while its resident's consent to telemetry held (as
+# the ingest worker would have stored them).
+CONSENTED = (
+    " FROM deployments d JOIN trials t ON t.id = d.trial_id"
+    " JOIN consents c ON c.participant_id = d.participant_id AND 'telemetry' = ANY(c.scopes)"
+    " WHERE d.device_id LIKE 'bed-kb-%%'"
+)
+
+
+@pytest.fixture
+def demo_lab(db_url: str) -> DemoLab:
+    """The demo's Danish lab (ldl/seed.py) with the sensor beds' data of the last weeks, a
+    refused message, and a person of each role."""
+    from ldl.seed import seed_demo_lab
+    from tests.evidence.seed import refresh
+
+    with connection(db_url) as conn:
+        seed_demo_lab(conn)
+        conn.execute(
+            "INSERT INTO telemetry_events (ts, device_id, event_type, trial_id, site_id,"
+            " participant_id) SELECT e.ts, d.device_id, 'night_check_avoided', d.trial_id,"
+            " d.site_id, d.participant_id"
+            + CONSENTED.replace(
+                " WHERE",
+                ", LATERAL (SELECT"
+                " t.trial_from + make_interval(hours => 8 * n) AS ts FROM generate_series(1, 80) n)"
+                " e WHERE",
+            )
+            + " AND e.ts < coalesce(c.valid_until, now()) AND e.ts < now()"
+        )
+        conn.execute(
+            "INSERT INTO telemetry_readings (ts, device_id, metric, value, trial_id, site_id,"
+            " unit_id, participant_id) SELECT r.ts, d.device_id, 'heart_rate', 60, d.trial_id,"
+            " d.site_id, d.unit_id, d.participant_id"
+            + CONSENTED.replace(
+                " WHERE",
+                ", LATERAL"
+                " generate_series(greatest(c.valid_from, t.baseline_from), least(coalesce("
+                "c.valid_until, now()), now()), interval '1 hour') AS r(ts) WHERE",
+            )
+        )
+        conn.execute(
+            "INSERT INTO dead_letters (topic, device_id, reason, detail, excerpt) VALUES"
+            " ('ldl/v1/bed-kb-01/readings', 'bed-kb-01', 'schema_violation',"
+            " 'ts: an RFC 3339 timestamp needs an offset, e.g. Z or +01:00', '{\"ts\": 1')"
+        )
+        conn.commit()  # the people below are added on connections of their own
+        ids = lambda query: [row[0] for row in conn.execute(query)]  # noqa: E731
+        trials = ids("SELECT id FROM trials ORDER BY id")
+        lab = DemoLab(
+            coordinator=add_person(db_url, Person("koordinator@kolding.dk", Role.COORDINATOR)),
+            evaluator=add_person(db_url, Person("forsker@sdu.dk", Role.EVALUATOR)),
+            company=add_person(
+                db_url,
+                Person(
+                    "kontakt@sengesense.dk",
+                    Role.COMPANY,
+                    company_id=ids("SELECT id FROM companies WHERE name = 'SengeSense ApS'")[0],
+                ),
+            ),
+            trials=trials,
+            sites=ids("SELECT id FROM sites ORDER BY id"),
+            participants=ids(f"SELECT id FROM participants WHERE trial_id = {trials[0]}"),
+            no_consent=ids(
+                "SELECT p.id FROM participants p WHERE NOT EXISTS"
+                " (SELECT 1 FROM consents c WHERE c.participant_id = p.id) ORDER BY p.id"
+            )[0],
+            company_id=ids("SELECT id FROM companies ORDER BY id")[0],
+            device="bed-kb-01",
+            activity=ids(f"SELECT id FROM activities WHERE trial_id = {trials[0]}")[0],
+        )
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        refresh(conn)
+    return lab

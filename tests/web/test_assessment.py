@@ -33,7 +33,10 @@ def test_a_coordinator_adds_a_criterion_and_sees_its_verdict(
     b.choose("#criterion_metric", value="time_saved_pct")
     b.fill("#criterion_target", "30")
     b.submit("#criterion-form button[type=submit]")
-    assert "activity_id is required" in b.find("#criterion-form").text
+    assert (
+        "Vælg en aktivitet for de mål, der tælles pr. aktivitet"
+        in b.find("#criterion_activity_id-error").text
+    )
     b.choose("#criterion_activity_id", text="Night check")
     b.submit("#criterion-form button[type=submit]")
     row = b.find("#criteria tbody tr").text
@@ -88,7 +91,7 @@ def test_criterion_and_survey_forms_validate_and_refuse_like_the_service(
     assert '<td class="num">2</td><td class="num">3.0</td>' in page  # the median of 2 and 4
     survey["answer_recommend"] = "6"
     refused = client.post(f"{trial}/surveys", data=survey)
-    assert refused.status_code == 422 and "less than or equal to 5" in refused.text
+    assert refused.status_code == 422 and "Write a number of at most 5." in refused.text
 
     criterion = add_criterion(db_url, seeded.trial_id, metric="data_completeness_pct", target=95)
     edit = {"csrf_token": token, "metric": "data_completeness_pct", "target": "99"}
@@ -111,7 +114,7 @@ def test_the_activity_must_be_one_of_the_trials_own(
     sent = {"csrf_token": token, "metric": "time_saved_pct", "target": "30"}
     sent["activity_id"] = str(_night_check(db_url, seeded.trial_id))
     refused = client.post(f"{other}/criteria", data=sent)
-    assert refused.status_code == 422 and "is not one of trial" in refused.text
+    assert refused.status_code == 422 and "hører ikke til afprøvning" in refused.text
 
 
 def test_an_evaluator_reads_the_verdicts_but_may_not_set_criteria(

@@ -30,7 +30,7 @@ def test_a_company_user_sees_only_its_trials_and_their_charts(
     assert "P-001" not in b.text and not b.all("#participants, #lifecycle")  # no identities
 
     b.go(f"/app/trials/{seeded.other_trial_id}")
-    assert "does not exist" in b.text and "Rival trial" not in b.text
+    assert "findes ikke" in b.text and "Rival trial" not in b.text
 
 
 def test_another_companys_trial_answers_404_like_the_api(

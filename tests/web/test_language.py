@@ -16,8 +16,11 @@ from tests.web.browser import Browser
 from tests.web.conftest import Person, sign_in
 
 WEB = Path(__file__).resolve().parents[2] / "web"
-# _("...") in templates and ui.gettext("...") in Python; pgettext's contexts are not messages.
-MESSAGE = re.compile(r"""(?<![p\w])(?:_|gettext)\(\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')""")
+# _("...") in templates, ui.gettext("...") and N_("...") in Python; pgettext's contexts are not
+# messages.
+MESSAGE = re.compile(
+    r"""(?<![p\w])(?:N_|_|gettext)\(\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')"""
+)
 
 
 def _messages() -> set[str]:

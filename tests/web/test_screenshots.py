@@ -7,14 +7,10 @@ In the ordinary test run they go to a temporary folder: the pages still render i
 from __future__ import annotations
 
 import os
-from datetime import date
 from pathlib import Path
-from typing import Any
 
-from access.schemas import Role
-from infra.db import connection
 from tests.web.browser import Browser
-from tests.web.conftest import Person, add_criterion, add_person, add_survey_response
+from tests.web.conftest import DemoLab
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
@@ -38,60 +34,35 @@ def _shoot(b: Browser, folder: Path, name: str) -> Path:
     return path
 
 
-def _assess(db_url: str, trial_id: int) -> None:
-    """Criteria with each verdict, and a few staff questionnaires, so the trial pages show them."""
-    with connection(db_url) as conn:
-        night = conn.execute(
-            "SELECT id FROM activities WHERE trial_id = %s ORDER BY id LIMIT 1", (trial_id,)
-        ).fetchone()
-    assert night
-    add_criterion(db_url, trial_id, metric="time_saved_pct", target=30, activity_id=night[0])
-    add_criterion(db_url, trial_id, metric="payback_months", comparison="at_most", target=3)
-    add_criterion(db_url, trial_id, metric="data_completeness_pct", target=95)
-    for phase, score in (
-        ("baseline", 2),
-        ("baseline", 3),
-        ("intervention", 4),
-        ("intervention", 4),
-    ):
-        answers = {"time_for_residents": score, "physical_strain": score + 1}
-        add_survey_response(
-            db_url, trial_id, respondent="staff", phase=phase, answered_on=date(2026, 1, 12),
-            answers=answers,
-        )  # fmt: skip
-
-
-def test_screenshots_of_the_main_pages(
-    browser: Browser, coordinator: Person, seeded: Any, db_url: str, tmp_path: Path
-) -> None:
+def test_screenshots_of_the_main_pages(browser: Browser, demo_lab: DemoLab, tmp_path: Path) -> None:
+    """The Danish demo lab, as `make demo` seeds it, with some weeks of the sensor beds' data."""
     folder = DOCS if os.environ.get("LDL_SCREENSHOTS") else tmp_path
     folder.mkdir(parents=True, exist_ok=True)
-    _assess(db_url, seeded.trial_id)
+    trial = demo_lab.trials[0]
     b = browser
     b.driver.delete_all_cookies()
     b.go("/app/login")
     shots = [_shoot(b, folder, "01-sign-in")]
-    b.sign_in(coordinator.email, coordinator.password)
+    b.sign_in(demo_lab.coordinator.email, demo_lab.coordinator.password)
     shots.append(_shoot(b, folder, "02-portfolio"))
     b.go("/app/trials/new")
     shots.append(_shoot(b, folder, "03-new-trial"))
-    b.go(f"/app/trials/{seeded.trial_id}")
+    b.go(f"/app/trials/{trial}")
     shots.append(_shoot(b, folder, "04-trial-coordinator"))
-    b.go(f"/app/trials/{seeded.trial_id}/time-motion")
+    b.go(f"/app/trials/{trial}/time-motion")
     shots.append(_shoot(b, folder, "09-time-motion"))
-    b.go(f"/app/participants/{seeded.participant}")
+    b.go(f"/app/participants/{demo_lab.participants[0]}")
     shots.append(_shoot(b, folder, "05-participant-consent"))
     b.find("#mode-erase").click()
     b.submit("#withdraw button[type=submit]")
     shots.append(_shoot(b, folder, "06-erase-confirmation"))
-    b.go(f"/app/devices?trial_id={seeded.trial_id}")
-    b.fill("#id", "bed-birkely-07")
+    b.go(f"/app/devices?trial_id={trial}")
+    b.fill("#id", "bed-kb-07")
     b.choose("#device_type", value="sensor_bed")
-    b.choose("#company_id", value=str(seeded.company_a))
+    b.choose("#company_id", value=str(demo_lab.company.company_id))
     b.submit()
     shots.append(_shoot(b, folder, "07-device-secret"))
-    company = add_person(db_url, Person("lab@sengeteknik.dk", Role.COMPANY, seeded.company_a))
-    b.sign_in(company.email, company.password)
-    b.go(f"/app/trials/{seeded.trial_id}")
+    b.sign_in(demo_lab.company.email, demo_lab.company.password)
+    b.go(f"/app/trials/{trial}")
     shots.append(_shoot(b, folder, "08-trial-company"))
     assert all(path.stat().st_size > 10_000 for path in shots)

@@ -67,5 +67,5 @@ def test_a_pseudonym_that_looks_like_a_name_is_refused_in_place(
     b.submit("#participants form button[type=submit]")
     field = b.find("#participant_pseudonym")
     assert field.get_attribute("aria-invalid") == "true"
-    assert "name" in b.find("#participant_pseudonym-error").text
+    assert "Ligner et personnavn" in b.find("#participant_pseudonym-error").text
     assert field.get_attribute("value") == "Anna Jensen"  # what was typed stays
