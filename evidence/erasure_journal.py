@@ -73,7 +73,9 @@ def append(journal: Path, entry: JournalEntry) -> None:
             _fsync_directory(journal.parent)
     except OSError as exc:
         raise JournalUnavailable(
-            f"{SETTING}: cannot append to {journal}: {exc.strerror or exc}; nothing was withdrawn"
+            "The erasure journal (LDL_ERASURE_JOURNAL) cannot be written, so nothing was"
+            " withdrawn: %(path)s: %(reason)s",
+            {"path": str(journal), "reason": exc.strerror or str(exc)},
         ) from None
 
 
