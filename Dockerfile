@@ -17,8 +17,9 @@ COPY ldl ./ldl
 COPY bench ./bench
 COPY i18n ./i18n
 COPY web ./web
-RUN pip install . && useradd --system --uid 10001 ldl && mkdir -p /var/lib/ldl /broker-auth \
-    && chown ldl /var/lib/ldl /broker-auth  # a new named volume takes this owner
+RUN pip install . && useradd --system --uid 10001 ldl \
+    && mkdir -p /var/lib/ldl /broker-auth /erasures \
+    && chown ldl /var/lib/ldl /broker-auth /erasures  # a new named volume takes this owner
 USER ldl
 ENV LDL_DATA_DIR=/var/lib/ldl
 ENTRYPOINT ["ldl"]

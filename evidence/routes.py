@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from pydantic import AwareDatetime
 
@@ -133,8 +133,14 @@ def portfolio(
 # ------------------------------------------------------------------------------- erase
 @router.post("/participants/{participant_id}/consent-withdrawal", tags=["participants"])
 def withdraw_consent(
-    participant_id: ParticipantId, body: WithdrawalRequest, conn: Conn, who: Coordinator
+    participant_id: ParticipantId,
+    body: WithdrawalRequest,
+    conn: Conn,
+    who: Coordinator,
+    request: Request,
 ) -> WithdrawalResult:
     """End the active consent at `at`. With `erase`, the participant's telemetry is deleted in the
-    same transaction and the rows deleted are reported."""
-    return erase.withdraw_consent(conn, who, participant_id, body)
+    same transaction and the rows deleted are reported. The withdrawal is written to the erasure
+    journal before it commits (503 when the journal cannot be written: nothing is withdrawn)."""
+    journal = request.app.state.settings.erasure_journal
+    return erase.withdraw_consent(conn, who, participant_id, body, journal)

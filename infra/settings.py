@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     # tables. auto: TimescaleDB when installed and preloaded; on: refuse to go without it; off:
     # never create the extension (one cluster can host both kinds of database).
     timescale: Literal["auto", "on", "off"] = "auto"
+    # Consent withdrawals (and the erasures they make) are appended here, outside the database,
+    # before they are acknowledged, so a restore from backup can re-apply them (README "Backup").
+    erasure_journal: Path | None = None
     rollup_refresh_seconds: float = Field(60, gt=0)
     grafana_url: str | None = None
     grafana_admin_user: str = "admin"

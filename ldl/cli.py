@@ -10,7 +10,7 @@ import typer
 from pydantic import ValidationError
 
 from access.schemas import ApiKeyCreate, Role
-from infra.errors import LdlError
+from infra.errors import ConfigError, LdlError
 from infra.settings import Settings, load_settings
 
 app = typer.Typer(
@@ -25,6 +25,8 @@ broker_app = typer.Typer(help="Mosquitto credentials and ACLs.", no_args_is_help
 app.add_typer(broker_app, name="broker", help="Regenerate Mosquitto's password and ACL files.")
 users_app = typer.Typer(help="People's accounts for the web app.", no_args_is_help=True)
 app.add_typer(users_app, name="users", help="Create accounts for people to sign in to the web app.")
+erasures_app = typer.Typer(help="The erasure journal (LDL_ERASURE_JOURNAL).", no_args_is_help=True)
+app.add_typer(erasures_app, name="erasures", help="Re-apply journaled withdrawals after a restore.")
 grafana_app = typer.Typer(
     help="Grafana organisations, data sources, dashboards.", no_args_is_help=True
 )
@@ -41,14 +43,53 @@ def migrate(
         bool, typer.Option(help="then write Mosquitto's password and ACL files")
     ] = False,
 ) -> None:
-    """Apply database migrations (a no-op when up to date)."""
+    """Apply migrations (a no-op when up to date); re-apply erasures."""
     from infra.migrate import apply_migrations
 
     settings = _settings()
-    applied = apply_migrations(settings.require_database_url(), settings.timescale)
+    url = settings.require_database_url()
+    journal = settings.erasure_journal
+    if journal is not None:
+        from evidence.erasure_journal import check_usable
+
+        # Only a new database may start a new journal: a restored one needs its old journal.
+        check_usable(journal, create=_database_is_new(url))
+    applied = apply_migrations(url, settings.timescale)
     typer.echo(f"applied: {', '.join(applied)}" if applied else "database is up to date")
+    if journal is not None:
+        erasures_reapply()
     if sync_broker:
         broker_sync()
+
+
+def _database_is_new(url: str) -> bool:
+    from infra.db import connect
+
+    with connect(url, as_app=False, autocommit=True) as conn:
+        row = conn.execute("SELECT to_regclass('public.participants') IS NULL").fetchone()
+    return bool(row and row[0])
+
+
+@erasures_app.command("reapply")
+def erasures_reapply() -> None:
+    """Withdraw again what the journal holds and the database does not (after a restore)."""
+    from evidence.erase import reapply_erasures
+    from evidence.erasure_journal import SETTING
+    from infra.db import connection
+
+    settings = _settings()
+    if settings.erasure_journal is None:
+        raise ConfigError(f"{SETTING} is not set (the journal kept next to the backups)")
+    with connection(settings.require_database_url()) as conn:
+        reapplied = reapply_erasures(conn, settings.erasure_journal)
+    for entry in reapplied:
+        typer.echo(
+            f"re-applied withdrawal ({entry.mode.value}) of participant {entry.participant_id}"
+            f" at {entry.at.isoformat()}, journaled {entry.recorded_at.isoformat()}"
+        )
+    typer.echo(
+        f"erasure journal {settings.erasure_journal}: {len(reapplied)} withdrawal(s) re-applied"
+    )
 
 
 @app.command()
@@ -65,6 +106,10 @@ def api(
 
     settings = _settings(api_host=host, api_port=port, api_workers=workers)
     connect(settings.require_database_url()).close()  # fail with one line, not a traceback
+    if settings.erasure_journal is not None:
+        from evidence.erasure_journal import check_usable
+
+        check_usable(settings.erasure_journal, create=True)  # withdrawals will append to it
     if settings.api_workers == 1:
         uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port)
         return

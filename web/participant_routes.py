@@ -130,7 +130,10 @@ def withdraw(
             withdrawal=withdrawal, at_value=form.get("at"),
         )  # fmt: skip
     result, errors = attempt(
-        conn, lambda: erase.withdraw_consent(conn, who, participant_id, withdrawal)
+        conn,
+        lambda: erase.withdraw_consent(
+            conn, who, participant_id, withdrawal, request.app.state.settings.erasure_journal
+        ),
     )
     if result is None:
         return _participant_page(

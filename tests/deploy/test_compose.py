@@ -121,3 +121,29 @@ def test_mosquitto_runs_the_production_config_with_the_registry_files() -> None:
     assert any("/broker-auth" in str(v) for v in broker["volumes"])
     assert (ROOT / "deploy" / "mosquitto" / "entrypoint.sh").exists()
     assert "max_queued_messages 5000000" in conf and "persistence true" in conf
+
+
+def test_the_database_archives_wal_with_pgbackrest_into_a_volume_of_its_own() -> None:
+    import configparser
+
+    config = compose_config()
+    db, backup = config["services"]["db"], config["services"]["backup"]
+    settings = dict(arg.split("=", 1) for arg in db["command"] if "=" in arg)
+    assert settings["archive_mode"] == "on"
+    # The same command tests/ops runs on its clusters (only its configuration file differs).
+    assert settings["archive_command"] == "pgbackrest --stanza=ldl archive-push %p"
+    assert settings["archive_timeout"] == "60"  # the README's "at most a minute" rests on it
+    conf = configparser.ConfigParser(interpolation=None)
+    conf.read(ROOT / "deploy" / "pgbackrest" / "pgbackrest.conf")
+    repo = conf["global"]["repo1-path"]
+    for service in (db, backup):
+        assert f"pgbackrest-repo:{repo}:rw" in service["volumes"]
+        assert service["environment"]["PGBACKREST_PG1_PATH"] == conf["ldl"]["pg1-path"]
+    assert db["environment"]["PGDATA"] == conf["ldl"]["pg1-path"]
+    assert backup["image"] == db["image"] and "healthcheck" in backup
+    journal = config["services"]["api"]["environment"]["LDL_ERASURE_JOURNAL"]
+    assert any(
+        v.startswith("erasure-journal:/erasures") for v in config["services"]["api"]["volumes"]
+    )
+    assert journal.startswith("/erasures/")
+    assert "LDL_ERASURE_JOURNAL" in config["services"]["migrate"]["environment"]

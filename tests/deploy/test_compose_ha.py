@@ -95,3 +95,22 @@ def _test_cluster_config() -> dict:
         return dict(yaml.safe_load(node.write_config().read_text()))
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def test_the_ha_nodes_run_the_ha_image_as_it_is_and_the_single_node_backup_stays_off() -> None:
+    import yaml
+
+    result = render_ha(**HA_SECRETS, LDL_DB_NODES=NODES)
+    assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+    for node in ("db", "db-2"):
+        build = services[node]["build"]
+        assert build["dockerfile"] == "patroni/Dockerfile"  # not the single node's Alpine build
+        assert build["args"]["BASE"] == services[node]["image"]
+        assert services[node]["environment"]["PGDATA"] == "/home/postgres/pgdata/data"
+    assert services["backup"]["profiles"] == ["single-node"]
+    dockerfile = (ROOT / "deploy" / "patroni" / "Dockerfile").read_text()
+    assert [line for line in dockerfile.splitlines() if line and not line.startswith("#")] == [
+        "ARG BASE=timescale/timescaledb-ha:pg16-ts2.17",
+        "FROM ${BASE}",
+    ]

@@ -30,7 +30,7 @@ NOT_SHOWN_ON_PAGES = {
 }
 ERRORS = {
     "LdlError", "NotFound", "Conflict", "Invalid", "Forbidden", "Unauthorized",
-    "TooManyAttempts", "CsrfFailed", "Message",
+    "TooManyAttempts", "CsrfFailed", "Message", "JournalUnavailable",
 }  # fmt: skip
 SCHEMAS = (
     "trials.schemas",

@@ -21,6 +21,7 @@ COMMANDS = (
     "broker",
     "users",
     "grafana",
+    "erasures",
 )
 
 
