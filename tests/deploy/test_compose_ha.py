@@ -111,6 +111,6 @@ def test_the_ha_nodes_run_the_ha_image_as_it_is_and_the_single_node_backup_stays
     assert services["backup"]["profiles"] == ["single-node"]
     dockerfile = (ROOT / "deploy" / "patroni" / "Dockerfile").read_text()
     assert [line for line in dockerfile.splitlines() if line and not line.startswith("#")] == [
-        "ARG BASE=timescale/timescaledb-ha:pg16-ts2.17",
+        "ARG BASE=timescale/timescaledb-ha:pg15-ts2.28",
         "FROM ${BASE}",
     ]
