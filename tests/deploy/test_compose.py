@@ -147,3 +147,12 @@ def test_the_database_archives_wal_with_pgbackrest_into_a_volume_of_its_own() ->
     )
     assert journal.startswith("/erasures/")
     assert "LDL_ERASURE_JOURNAL" in config["services"]["migrate"]["environment"]
+
+
+def test_the_simulator_waits_until_the_worker_is_subscribed() -> None:
+    """Healthy means subscribed (the ready file), so the backfill is not published into the void."""
+    services = compose_config()["services"]
+    command = services["ingest"]["command"]
+    ready_file = command[command.index("--ready-file") + 1]
+    assert ready_file in " ".join(services["ingest"]["healthcheck"]["test"])
+    assert services["simulator"]["depends_on"]["ingest"]["condition"] == "service_healthy"
