@@ -17,6 +17,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -45,6 +46,23 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def ldl_environment(**settings: str) -> dict[str, str]:
+    """The environment for an `ldl` subprocess: this one's, without the shell's own LDL_* settings
+    (a developer's exported LDL_DATABASE_URL must not leak into a test), plus `settings`."""
+    return {**{k: v for k, v in os.environ.items() if not k.startswith("LDL_")}, **settings}
+
+
+def run_ldl(*args: str, **settings: str) -> subprocess.CompletedProcess[str]:
+    """`ldl <args>` as an operator runs it, with only `settings` for configuration."""
+    return subprocess.run(
+        [sys.executable, "-m", "ldl", *args],
+        env=ldl_environment(**settings),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def with_database(url: str, dbname: str) -> str:

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,6 +16,7 @@ from access.schemas import Role
 from evidence import erasure_journal
 from evidence.erase import reapply_erasures
 from infra.settings import Settings
+from tests.conftest import run_ldl
 from tests.trials.lab import Lab, build_lab
 from tests.trials.test_erase import _count, _telemetry
 from trials.schemas import WithdrawalMode
@@ -62,17 +61,6 @@ def _actions(conn: psycopg.Connection, pid: int) -> list[str]:
     ).fetchall()
     conn.commit()
     return [row[0] for row in rows]
-
-
-def _ldl(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("LDL_")}
-    return subprocess.run(
-        [sys.executable, "-m", "ldl", *args],
-        env={**clean, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def _one_line(stderr: str) -> str:
@@ -127,7 +115,9 @@ def test_reapply_withdraws_again_what_a_restore_brought_back_and_audits_it(
     )
     assert _count(conn, "telemetry_readings", pid) == 3
 
-    result = _ldl("erasures", "reapply", LDL_DATABASE_URL=db_url, LDL_ERASURE_JOURNAL=str(journal))
+    result = run_ldl(
+        "erasures", "reapply", LDL_DATABASE_URL=db_url, LDL_ERASURE_JOURNAL=str(journal)
+    )
 
     assert result.returncode == 0, result.stderr
     assert f"re-applied withdrawal (erase) of participant {pid}" in result.stdout
@@ -143,7 +133,9 @@ def test_reapply_withdraws_again_what_a_restore_brought_back_and_audits_it(
     assert row[1]["erased_rows"]["telemetry_readings"] == 3
     conn.commit()
 
-    again = _ldl("erasures", "reapply", LDL_DATABASE_URL=db_url, LDL_ERASURE_JOURNAL=str(journal))
+    again = run_ldl(
+        "erasures", "reapply", LDL_DATABASE_URL=db_url, LDL_ERASURE_JOURNAL=str(journal)
+    )
     assert again.returncode == 0 and "0 withdrawal(s) re-applied" in again.stdout
 
 
@@ -184,7 +176,7 @@ def test_the_journal_commands_refuse_a_missing_or_unusable_journal_in_one_line(
     db_url: str, tmp_path: Path
 ) -> None:
     missing = tmp_path / "nowhere" / "erasures.jsonl"
-    result = _ldl("erasures", "reapply", LDL_DATABASE_URL=db_url)
+    result = run_ldl("erasures", "reapply", LDL_DATABASE_URL=db_url)
     assert result.returncode == 2
     assert _one_line(result.stderr) == (
         "ldl: LDL_ERASURE_JOURNAL is not set (the journal kept next to the backups)"
@@ -193,16 +185,20 @@ def test_the_journal_commands_refuse_a_missing_or_unusable_journal_in_one_line(
         (missing, "does not exist; after a restore, put back the journal"),
         (tmp_path, "is a directory"),
     ):
-        result = _ldl("erasures", "reapply", LDL_DATABASE_URL=db_url, LDL_ERASURE_JOURNAL=str(path))
+        result = run_ldl(
+            "erasures", "reapply", LDL_DATABASE_URL=db_url, LDL_ERASURE_JOURNAL=str(path)
+        )
         assert result.returncode == 2
         assert says in _one_line(result.stderr)
     # A migrated (so possibly restored) database never starts a new journal: nothing changes.
-    result = _ldl("migrate", LDL_DATABASE_URL=db_url, LDL_ERASURE_JOURNAL=str(missing))
+    result = run_ldl("migrate", LDL_DATABASE_URL=db_url, LDL_ERASURE_JOURNAL=str(missing))
     assert result.returncode == 2
     assert _one_line(result.stderr).startswith(f"ldl: LDL_ERASURE_JOURNAL: {missing} does not")
     assert not missing.parent.exists()
     # `ldl api` checks it can append before it serves.
-    result = _ldl("api", "--port", "1", LDL_DATABASE_URL=db_url, LDL_ERASURE_JOURNAL=str(missing))
+    result = run_ldl(
+        "api", "--port", "1", LDL_DATABASE_URL=db_url, LDL_ERASURE_JOURNAL=str(missing)
+    )
     assert result.returncode == 2
     assert _one_line(result.stderr) == (
         f"ldl: LDL_ERASURE_JOURNAL: the directory {missing.parent} does not exist"
@@ -216,7 +212,7 @@ def test_migrate_starts_the_journal_of_a_new_database(pg_admin_url: str, tmp_pat
     url = create_database(pg_admin_url, name)
     journal = tmp_path / "erasures.jsonl"
     try:
-        result = _ldl(
+        result = run_ldl(
             "migrate", LDL_DATABASE_URL=url, LDL_ERASURE_JOURNAL=str(journal), LDL_TIMESCALE="off"
         )
         assert result.returncode == 0, result.stderr

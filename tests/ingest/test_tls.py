@@ -3,7 +3,6 @@ LDL_MQTT_CA_FILE, and refuses, in one line, a broker it cannot verify."""
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PrivateMosquitto
+from tests.conftest import PrivateMosquitto, ldl_environment
 
 TLS_DOC = Path(__file__).resolve().parents[2] / "deploy" / "mosquitto" / "TLS.md"
 
@@ -74,11 +73,10 @@ def tls_broker(
 
 
 def _ingest(db_url: str, broker: PrivateMosquitto, **env: str) -> subprocess.Popen[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("LDL_")}
     return subprocess.Popen(
         [sys.executable, "-m", "ldl", "ingest"],
         env={
-            **clean,
+            **ldl_environment(),
             "LDL_DATABASE_URL": db_url,
             "LDL_MQTT_URL": f"mqtts://127.0.0.1:{broker.port}",
             "LDL_INGEST_METRICS_PORT": "0",

@@ -9,6 +9,7 @@ import pytest
 
 from infra.errors import ConfigError
 from infra.settings import load_settings
+from tests.conftest import ldl_environment, run_ldl
 
 COMMANDS = (
     "migrate",
@@ -25,19 +26,8 @@ COMMANDS = (
 )
 
 
-def ldl(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("LDL_")}
-    return subprocess.run(
-        [sys.executable, "-m", "ldl", *args],
-        env={**clean, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
 def test_help_explains_every_command_in_one_line() -> None:
-    result = ldl("--help")
+    result = run_ldl("--help")
     assert result.returncode == 0
     lines = [line.strip("│ ") for line in result.stdout.splitlines()]
     for command in COMMANDS:
@@ -65,7 +55,7 @@ def test_help_explains_every_command_in_one_line() -> None:
 def test_bad_configuration_is_one_line_naming_the_setting(
     env: dict[str, str], setting: str
 ) -> None:
-    result = ldl("migrate", **env)
+    result = run_ldl("migrate", **env)
     assert result.returncode == 2
     assert setting in result.stderr
     assert "Traceback" not in result.stderr
@@ -80,13 +70,13 @@ def test_settings_refuse_placeholder_grafana_password_in_production() -> None:
 
 
 def test_migrate_is_idempotent_from_the_command_line(db_url: str) -> None:
-    first = ldl("migrate", LDL_DATABASE_URL=db_url)
+    first = run_ldl("migrate", LDL_DATABASE_URL=db_url)
     assert first.returncode == 0, first.stderr
     assert "up to date" in first.stdout
 
 
 def test_keys_create_prints_a_key_that_is_stored_only_as_a_hash(db_url: str) -> None:
-    result = ldl(
+    result = run_ldl(
         "keys", "create", "--role", "coordinator", "--name", "lab", LDL_DATABASE_URL=db_url
     )
     assert result.returncode == 0, result.stderr
@@ -101,7 +91,7 @@ def test_keys_create_prints_a_key_that_is_stored_only_as_a_hash(db_url: str) -> 
 
 
 def test_company_key_needs_a_company(db_url: str) -> None:
-    result = ldl("keys", "create", "--role", "company", LDL_DATABASE_URL=db_url)
+    result = run_ldl("keys", "create", "--role", "company", LDL_DATABASE_URL=db_url)
     assert result.returncode == 2
     assert "company_id is required" in result.stderr
 
@@ -147,10 +137,9 @@ def test_api_with_several_workers_serves_from_several_processes(db_url: str) -> 
     from tests.conftest import free_port
 
     port = free_port()
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("LDL_")}
     server = subprocess.Popen(
         [sys.executable, "-m", "ldl", "api", "--port", str(port), "--workers", "2"],
-        env={**clean, "LDL_DATABASE_URL": db_url},
+        env={**ldl_environment(), "LDL_DATABASE_URL": db_url},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,

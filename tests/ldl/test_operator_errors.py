@@ -3,7 +3,6 @@ names the setting and the address, soon, and Ctrl-C that works at once (through 
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
@@ -12,14 +11,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.conftest import PrivateMosquitto, free_port
+from tests.conftest import PrivateMosquitto, free_port, ldl_environment
 
 
 def _ldl(*args: str, **env: str) -> subprocess.Popen[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("LDL_")}
     return subprocess.Popen(
         [sys.executable, "-m", "ldl", *args],
-        env={**clean, "LDL_INGEST_METRICS_PORT": "0", **env},
+        env={**ldl_environment(), "LDL_INGEST_METRICS_PORT": "0", **env},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

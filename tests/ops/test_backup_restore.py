@@ -28,7 +28,7 @@ import pytest
 from access.schemas import Principal, Role
 from evidence.erase import withdraw_consent
 from infra.db import connection
-from tests.conftest import PrivateMosquitto, free_port
+from tests.conftest import PrivateMosquitto, free_port, ldl_environment
 from tests.ingest.conftest import Publisher, WorkerProcess, at, reading, seed_lab, wait_until
 from tests.ops.conftest import (
     RESTORE_TO_TIME,
@@ -44,10 +44,9 @@ PER_SECOND = 100  # per device: two devices, 200 readings a second
 
 
 def _ldl(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("LDL_")}
     return subprocess.run(
         [sys.executable, "-m", "ldl", *args],
-        env={**clean, "LDL_ENVIRONMENT": "test", **env},
+        env={**ldl_environment(), "LDL_ENVIRONMENT": "test", **env},
         capture_output=True,
         text=True,
         timeout=120,
@@ -117,11 +116,10 @@ def _wait_archived(cluster: Cluster, segment: str) -> None:
 @contextmanager
 def _serving(env: dict[str, str], log: Path) -> Iterator[str]:
     port = free_port()
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("LDL_")}
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "ldl", "api", "--port", str(port)],
-            env={**clean, "LDL_ENVIRONMENT": "test", **env},
+            env={**ldl_environment(), "LDL_ENVIRONMENT": "test", **env},
             stdout=out,
             stderr=subprocess.STDOUT,
             cwd=ROOT,
