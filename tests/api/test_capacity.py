@@ -26,6 +26,9 @@ WORKER_THREADS = 40  # anyio's default limiter, which FastAPI runs sync handlers
 POOL = 2
 READERS = WORKER_THREADS + POOL + 58  # 100: beyond threads and connections together
 CLIENT_TIMEOUT = 8.0  # well below the pool's 30 s timeout that used to end each lock-up
+# "Answered, not hung": far below the waits of a lock-up (the client's 8 s timeout, the pool's
+# 30 s), far above what a loaded CI machine adds. Speed itself is measured in bench/load.py.
+NOT_HUNG = 5.0
 
 
 Request = tuple[str, str, dict[str, Any] | None]
@@ -73,7 +76,7 @@ def test_more_requests_than_threads_and_connections_all_answer_and_the_next_is_f
         started = time.monotonic()
         after = httpx.get(f"{url}/trials", headers=bearer(key), timeout=CLIENT_TIMEOUT)
         assert after.status_code == 200
-        assert time.monotonic() - started < 1.0  # the burst left nothing behind
+        assert time.monotonic() - started < NOT_HUNG  # the burst left nothing behind
 
 
 def test_writes_among_many_readers_are_committed_or_refused_never_hung(
@@ -116,7 +119,7 @@ def test_a_full_queue_is_a_fast_503_with_retry_after_in_the_api_and_the_web_app(
         refused = [(r, s) for r, s in results if getattr(r, "status_code", None) == 503]
         assert refused, "30 at once through one connection and no queue: some must be refused"
         for response, seconds in refused:
-            assert seconds < 2.0
+            assert seconds < NOT_HUNG
             assert response.headers["Retry-After"] == "1"
             if path.startswith("/app"):
                 assert 'lang="da"' in response.text
@@ -136,7 +139,7 @@ def test_a_statement_that_runs_too_long_is_a_503_and_gives_its_connection_back(
         assert stuck.status_code == 503, stuck.text
         assert stuck.json()["detail"] == "the request took too long; try again in a moment"
         assert stuck.headers["Retry-After"] == "1"
-        assert time.monotonic() - started < 2.0
+        assert time.monotonic() - started < NOT_HUNG
         blocker.rollback()
         # The one connection came back to the pool, rolled back and usable.
         assert httpx.get(f"{url}/companies", headers=bearer(key)).status_code == 200
@@ -162,8 +165,7 @@ def test_a_download_being_read_slowly_holds_no_database_connection(
             assert download.status_code == 200
             first = next(download.iter_bytes())  # then the reader stalls, mid-download
             assert first.startswith(b"ts,")
-            # The only connection is free: the export was spooled before the first byte left.
-            started = time.monotonic()
+            # The only connection is free: the export was spooled before the first byte left
+            # (held, it would leave this request a 503 after the queue's half second).
             other = httpx.get(f"{url}/trials", headers=bearer(evaluator), timeout=CLIENT_TIMEOUT)
             assert other.status_code == 200
-            assert time.monotonic() - started < 1.0
