@@ -17,6 +17,8 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 from psycopg import sql
 
+from access.schemas import OPERATOR, ApiKeyCreate, Role
+from access.service import create_key
 from infra.migrate import TimescaleMode, apply_migrations
 
 RESULTS_DIR = Path(__file__).parent / "results"
@@ -59,6 +61,17 @@ def lossless_broker() -> Iterator[str]:
         start_broker(Path(directory)) as broker,
     ):
         yield broker.url
+
+
+def reader_keys(conn: psycopg.Connection, company_id: int, name: str) -> dict[str, str]:
+    """API keys for the two readers a benchmark plays: a coordinator and the trial's company."""
+
+    def key(role: Role, company: int | None = None) -> str:
+        return create_key(
+            conn, OPERATOR, ApiKeyCreate(name=name, role=role, company_id=company)
+        ).key
+
+    return {"coordinator": key(Role.COORDINATOR), "company": key(Role.COMPANY, company_id)}
 
 
 def machine() -> dict[str, object]:

@@ -19,9 +19,7 @@ import httpx
 import psycopg
 import uvicorn
 
-from access.schemas import OPERATOR, ApiKeyCreate, Role
-from access.service import create_key
-from bench.common import machine, scratch_database, write_results
+from bench.common import machine, reader_keys, scratch_database, write_results
 from evidence.repository import refresh_rollups
 from infra.settings import Settings
 from ldl.app import create_app
@@ -158,16 +156,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             conn.commit()
             results["rollup_refresh_seconds"] = round(time.perf_counter() - began, 1)
             conn.execute("VACUUM ANALYZE") if conn.autocommit else None
-            keys = {
-                "coordinator": create_key(
-                    conn, OPERATOR, ApiKeyCreate(name="bench", role=Role.COORDINATOR)
-                ).key,
-                "company": create_key(
-                    conn,
-                    OPERATOR,
-                    ApiKeyCreate(name="bench co", role=Role.COMPANY, company_id=seeded["company"]),
-                ).key,
-            }
+            keys = reader_keys(conn, seeded["company"], "bench")
             conn.commit()
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("VACUUM ANALYZE")

@@ -32,9 +32,8 @@ from typing import Any
 import httpx
 
 from access.accounts import create_user
-from access.schemas import OPERATOR, ApiKeyCreate, Role, UserCreate
-from access.service import create_key
-from bench.common import machine, scratch_database, write_results
+from access.schemas import Role, UserCreate
+from bench.common import machine, reader_keys, scratch_database, write_results
 from bench.evaluation import load_telemetry
 from evidence.rollup_scheduler import run_maintenance_once
 from infra.db import connection
@@ -56,16 +55,7 @@ def prepare(url: str) -> dict[str, Any]:
         trial, company = conn.execute(
             "SELECT id, company_id FROM trials ORDER BY id LIMIT 1"
         ).fetchone()  # type: ignore[misc]
-        keys = {
-            "coordinator": create_key(
-                conn, OPERATOR, ApiKeyCreate(name="load", role=Role.COORDINATOR)
-            ).key,
-            "company": create_key(
-                conn,
-                OPERATOR,
-                ApiKeyCreate(name="load co", role=Role.COMPANY, company_id=company),
-            ).key,
-        }
+        keys = reader_keys(conn, company, "load")
         conn.commit()
         # The rollups, refreshed as `ldl ingest` refreshes them on either path.
         run_maintenance_once(url, 730, retention=False)
